@@ -1,0 +1,652 @@
+"""Shared code for the SVD image-compression notebooks.
+
+The sections follow the order of the series: load, normalize, decompose,
+truncate and reconstruct, measure (quality and sizes), store, plot, widgets.
+Every function takes and returns plain arrays (or the small ``SVD`` container),
+so each step can be checked on its own.
+
+>>> import helpers
+>>> img = helpers.sample_image("camera")      # uint8, 512 x 512
+>>> A = helpers.to_unit(img)                  # float32 in [0, 1]
+>>> A10 = helpers.reconstruct(helpers.svd(A), 10)
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import struct
+import warnings
+import zlib
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+__all__ = [
+    "ImageError", "MAX_PIXELS", "MAX_DECODE_PIXELS", "SAMPLES",
+    "load_greyscale", "sample_path", "sample_image",
+    "to_unit", "to_uint8",
+    "SVD", "svd", "check_rank", "truncate", "reconstruct",
+    "psnr", "ssim", "relative_error", "cumulative_energy", "rank_for_energy",
+    "BYTES_PER_VALUE", "stored_values", "stored_bytes", "break_even_rank",
+    "encode", "encoded_size", "save_svd", "load_svd",
+    "show_images", "plot_spectrum",
+]
+
+# ---------------------------------------------------------------------------
+# Load
+# ---------------------------------------------------------------------------
+
+MEDIA_DIR = Path(__file__).resolve().parent / "media"
+
+#: Sample images in ``media/`` (sources and licences in media/CREDITS.md).
+SAMPLES = {
+    "camera": "camera.png",        # 512 x 512 photo, the series' main example
+    "astronaut": "astronaut.png",  # 512 x 512 colour photo, for colour -> grey
+    "hubble": "hubble.png",        # 1000 x 872 photo, about 0.9 megapixels
+    "document": "document.png",    # a page of text, generated
+    "brick": "brick.png",          # 512 x 512 texture
+    "plaid": "plaid.png",          # low-rank plaid, generated
+}
+
+#: Largest image the helpers work on: 2048 x 2048 = 4.2 megapixels. On two CPU
+#: cores its SVD takes about 1.5 s and about 130 MB, so the explorer (which keeps
+#: the factors and a few cached reconstructions) stays well inside Binder's
+#: 2 GB. Larger images are downscaled to fit, with a printed notice.
+MAX_PIXELS = 2048 * 2048
+
+#: Files that declare more pixels than this are refused before decoding (a tiny
+#: file can declare 30000 x 30000). JPEGs are first decoded at reduced scale,
+#: so a 24-megapixel phone photo decodes at 6 megapixels and is accepted.
+MAX_DECODE_PIXELS = 50_000_000
+
+_MIN_SIDE = 2
+
+# Formats people try that Pillow cannot read, recognised by their first bytes.
+_UNSUPPORTED_SIGNATURES = [
+    (b"%PDF", "a PDF document"),
+    (b"<svg", "an SVG drawing"),
+    (b"<?xml", "an XML/SVG file"),
+    (b"8BPS", "a Photoshop (PSD) file"),
+]
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif")
+
+
+class ImageError(ValueError):
+    """A file or upload that cannot be used as a greyscale image.
+
+    The message names the file and says what is wrong with it.
+
+    >>> try:
+    ...     load_greyscale(b"hello")
+    ... except ImageError as err:
+    ...     print(err)
+    the uploaded data: not an image (PNG, JPEG, GIF, BMP, TIFF and WebP can be read)
+    """
+
+
+def load_greyscale(source, *, name=None, max_pixels=MAX_PIXELS):
+    """Load an image file or uploaded bytes as a ``uint8`` greyscale matrix.
+
+    Colour becomes grey with the ITU-R BT.601 weights (0.299 R + 0.587 G +
+    0.114 B, the same as OpenCV's ``IMREAD_GRAYSCALE``). EXIF orientation is
+    applied, 16-bit images are scaled to 8 bits, transparent pixels are laid on
+    white, and a file with several frames gives its first frame. Images over
+    ``max_pixels`` are downscaled to fit, with a printed notice.
+
+    Parameters
+    ----------
+    source : str, Path or bytes
+        A path to an image file, or the raw bytes of one (an upload).
+    name : str, optional
+        What to call the source in messages (for example the upload's file name).
+    max_pixels : int
+        Pixel cap; see ``MAX_PIXELS``.
+
+    Returns
+    -------
+    numpy.ndarray
+        2-D array of dtype ``uint8``, shape (height, width).
+
+    Raises
+    ------
+    FileNotFoundError
+        The path does not exist.
+    ImageError
+        Anything else that makes the input unusable: a folder, an empty file,
+        not an image, an unsupported format, a truncated file, an image only
+        one pixel wide, or one too large to decode.
+
+    Examples
+    --------
+    >>> img = load_greyscale(sample_path("camera"))
+    >>> img.shape, img.dtype
+    ((512, 512), dtype('uint8'))
+    """
+    label, data = _read_source(source, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise ImageError(f"{label}: {_describe_unreadable(data)}") from None
+        except Image.DecompressionBombError as exc:
+            raise ImageError(
+                f"{label}: declares far more pixels than this loader will decode "
+                f"(at most {MAX_DECODE_PIXELS / 1e6:.0f} megapixels; Pillow says: {exc})"
+            ) from None
+        except Exception as exc:  # Pillow raises many types for damaged headers
+            raise ImageError(f"{label}: damaged image header ({exc})") from None
+
+        width, height = declared = image.size
+        if image.format == "JPEG" and width * height > max_pixels:
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less memory.
+            scale = math.sqrt(max_pixels / (width * height))
+            image.draft("L", (math.ceil(width * scale), math.ceil(height * scale)))
+        if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
+            raise ImageError(
+                f"{label}: declares {width} x {height} pixels "
+                f"({width * height / 1e6:.0f} megapixels); this loader refuses to decode more "
+                f"than {MAX_DECODE_PIXELS / 1e6:.0f} megapixels. Shrink the image first."
+            )
+        frames = getattr(image, "n_frames", 1)
+        try:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            grey = _to_grey(image, label)
+        except ImageError:
+            raise
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
+            raise ImageError(f"{label}: the file is truncated or damaged ({exc})") from None
+
+    if frames > 1:
+        print(f"Notice: {label} has {frames} frames; using the first one.")
+    height, width = grey.shape
+    if min(height, width) < _MIN_SIDE:
+        raise ImageError(
+            f"{label}: the image is {width} x {height} pixels; SVD compression needs "
+            f"at least {_MIN_SIDE} pixels in each direction"
+        )
+    if width * height > max_pixels:
+        scale = math.sqrt(max_pixels / (width * height))
+        new_w, new_h = max(_MIN_SIDE, int(width * scale)), max(_MIN_SIDE, int(height * scale))
+        grey = cv2.resize(grey, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    if grey.shape != (height, width) or grey.size < declared[0] * declared[1]:
+        print(
+            f"Notice: {label} is {declared[0]} x {declared[1]} ({declared[0] * declared[1] / 1e6:.1f} "
+            f"megapixels), over the {max_pixels / 1e6:.1f}-megapixel cap; downscaled to "
+            f"{grey.shape[1]} x {grey.shape[0]}."
+        )
+    return np.ascontiguousarray(grey)
+
+
+def _read_source(source, name):
+    """Return (label for messages, raw bytes) for a path or bytes."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "the uploaded data"
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        label = name or str(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{label}: no such file (looked from {Path.cwd()})")
+        if path.is_dir():
+            raise ImageError(f"{label}: is a folder, not an image file")
+        data = path.read_bytes()
+    else:
+        raise TypeError(f"load_greyscale takes a path or bytes, not {type(source).__name__}")
+    if not data:
+        raise ImageError(f"{label}: the file is empty (0 bytes)")
+    return label, data
+
+
+def _describe_unreadable(data):
+    head = data[:64].lstrip()
+    for signature, what in _UNSUPPORTED_SIGNATURES:
+        if head.startswith(signature):
+            return f"this is {what}, not a supported image format; export it as PNG or JPEG"
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "HEIC/AVIF images are not supported here; export it as PNG or JPEG"
+    return "not an image (PNG, JPEG, GIF, BMP, TIFF and WebP can be read)"
+
+
+def _to_grey(image, label):
+    """Convert a decoded Pillow image of any mode to a uint8 greyscale array."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(image)
+        if values.min() < 0 or values.max() > 65535:
+            raise ImageError(f"{label}: 32-bit integer pixels are not supported")
+        return np.rint(values.astype(np.float32) / 257).astype(np.uint8)  # 65535 -> 255
+    if mode == "F":
+        raise ImageError(f"{label}: floating-point pixels are not supported; save it as 8 or 16 bits")
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        if rgba.getchannel("A").getextrema()[0] < 255:
+            print(f"Notice: {label} has transparent pixels; they are shown on white.")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
+    if mode == "L":
+        return np.asarray(image)
+    if mode not in ("1", "P", "RGB"):
+        try:
+            image = image.convert("RGB")  # CMYK, YCbCr, LAB, ...
+        except ValueError:
+            raise ImageError(f"{label}: colour mode {mode} is not supported") from None
+    return np.asarray(image.convert("L"))
+
+
+def sample_path(name):
+    """Path of a sample image in ``media/``, whatever the working directory.
+
+    >>> sample_path("camera").name
+    'camera.png'
+    """
+    if name not in SAMPLES:
+        raise ValueError(f"unknown sample {name!r}; choose one of {sorted(SAMPLES)}")
+    return MEDIA_DIR / SAMPLES[name]
+
+
+def sample_image(name):
+    """Load a sample image from ``media/`` as a uint8 greyscale matrix.
+
+    >>> sample_image("camera").shape
+    (512, 512)
+    """
+    return load_greyscale(sample_path(name))
+
+
+# ---------------------------------------------------------------------------
+# Normalize
+# ---------------------------------------------------------------------------
+
+
+def to_unit(img):
+    """Scale a ``uint8`` image to ``float32`` values in [0, 1] (divide by 255).
+
+    >>> to_unit(np.array([[0, 255]], dtype=np.uint8))
+    array([[0., 1.]], dtype=float32)
+    """
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise ValueError(f"to_unit expects a uint8 image, got dtype {img.dtype}")
+    return img.astype(np.float32) / np.float32(255)
+
+
+def to_uint8(x):
+    """Turn values in [0, 1] back into a ``uint8`` image: scale, round, clip.
+
+    Reconstructions can overshoot the range a little; those values are clipped.
+
+    >>> to_uint8(np.array([-0.2, 0.5, 1.3]))
+    array([  0, 128, 255], dtype=uint8)
+    """
+    x = _numpy(x)
+    if not np.isfinite(x).all():
+        raise ValueError("to_uint8 got NaN or infinite values")
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def _numpy(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+# ---------------------------------------------------------------------------
+# Decompose
+# ---------------------------------------------------------------------------
+
+
+class SVD(NamedTuple):
+    """The thin SVD of an m x n matrix: A = U @ diag(S) @ Vh.
+
+    U is m x r, S holds the r singular values in decreasing order, and Vh is
+    r x n, with r = min(m, n). All three are torch tensors on the CPU.
+    """
+
+    U: torch.Tensor
+    S: torch.Tensor
+    Vh: torch.Tensor
+
+    @property
+    def shape(self):
+        """Shape (m, n) of the decomposed matrix."""
+        return (int(self.U.shape[0]), int(self.Vh.shape[1]))
+
+    @property
+    def max_rank(self):
+        """r = min(m, n): the number of singular values, the largest valid rank."""
+        return int(self.S.shape[0])
+
+
+def svd(x):
+    """Thin SVD with ``torch.linalg.svd(x, full_matrices=False)``.
+
+    Runs on CUDA when it is available; the factors always come back on the CPU
+    so NumPy and matplotlib can use them. The dtype (float32 or float64) is kept.
+
+    >>> d = svd(to_unit(sample_image("camera")))
+    >>> d.U.shape, d.S.shape, d.Vh.shape
+    (torch.Size([512, 512]), torch.Size([512]), torch.Size([512, 512]))
+    """
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if t.ndim != 2:
+        raise ValueError(f"svd expects a 2-D matrix, got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise ValueError(f"svd expects floats, got {t.dtype}; normalize the image with to_unit first")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    U, S, Vh = torch.linalg.svd(t.to(device), full_matrices=False)
+    return SVD(U.cpu(), S.cpu(), Vh.cpu())
+
+
+# ---------------------------------------------------------------------------
+# Truncate and reconstruct
+# ---------------------------------------------------------------------------
+
+
+def check_rank(k, max_rank):
+    """Return ``k`` as an int if 1 <= k <= max_rank, else raise ``ValueError``.
+
+    >>> check_rank(10, 512)
+    10
+    """
+    is_int = isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+    if not is_int or not 1 <= k <= max_rank:
+        raise ValueError(
+            f"rank k must be an integer from 1 to {max_rank} (= min(m, n)); got {k!r}"
+        )
+    return int(k)
+
+
+def truncate(decomposition, k):
+    """Keep the k largest singular values: the first k columns of U, the first
+    k values of S and the first k rows of Vh.
+
+    >>> truncate(svd(np.eye(3)), 2).S
+    tensor([1., 1.], dtype=torch.float64)
+    """
+    k = check_rank(k, decomposition.max_rank)
+    U, S, Vh = decomposition
+    return SVD(U[:, :k], S[:k], Vh[:k, :])
+
+
+def reconstruct(decomposition, k):
+    """Rank-k approximation A_k = U_k @ diag(S_k) @ Vh_k, as a NumPy array.
+
+    Values are not clipped: use ``to_uint8`` to make a displayable image.
+
+    >>> A = to_unit(sample_image("camera"))
+    >>> bool(np.allclose(reconstruct(svd(A), 512), A, atol=1e-4))
+    True
+    """
+    U, S, Vh = truncate(decomposition, k)
+    return ((U * S) @ Vh).numpy()
+
+
+# ---------------------------------------------------------------------------
+# Measure: quality
+# ---------------------------------------------------------------------------
+
+
+def _unit_float(img):
+    img = _numpy(img)
+    return to_unit(img) if img.dtype == np.uint8 else img.astype(np.float32, copy=False)
+
+
+def psnr(original, approx):
+    """Peak signal-to-noise ratio in dB (scikit-image), on the [0, 1] scale.
+
+    uint8 images are scaled by 1/255 first, so either kind can be passed.
+    Identical images give ``inf``.
+
+    >>> img = sample_image("camera")
+    >>> round(psnr(img, to_uint8(reconstruct(svd(to_unit(img)), 50))), 1) > 25
+    True
+    """
+    a, b = _unit_float(original), _unit_float(approx)
+    with np.errstate(divide="ignore"):
+        return float(peak_signal_noise_ratio(a, b, data_range=1.0))
+
+
+def ssim(original, approx):
+    """Structural similarity (scikit-image), 1.0 for identical images.
+
+    >>> img = sample_image("camera")
+    >>> ssim(img, img)
+    1.0
+    """
+    a, b = _unit_float(original), _unit_float(approx)
+    return float(structural_similarity(a, b, data_range=1.0))
+
+
+def relative_error(original, approx):
+    """Relative Frobenius error ||A - A_k||_F / ||A||_F.
+
+    >>> relative_error(np.ones((2, 2)), np.zeros((2, 2)))
+    1.0
+    """
+    a = _unit_float(original).astype(np.float64)
+    b = _unit_float(approx).astype(np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(a))
+
+
+def cumulative_energy(singular_values):
+    """Fraction of the energy sum(sigma^2) kept by the first k values, for each k.
+
+    >>> cumulative_energy([2.0, 1.0])
+    array([0.8, 1. ])
+    """
+    s2 = _numpy(singular_values).astype(np.float64) ** 2
+    return np.cumsum(s2) / s2.sum()
+
+
+def rank_for_energy(singular_values, fraction):
+    """Smallest rank k whose first k singular values hold ``fraction`` of the energy.
+
+    >>> rank_for_energy([2.0, 1.0], 0.8)
+    1
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    energy = cumulative_energy(singular_values)
+    # Tolerate rounding in the last place so that fraction=1 gives the full rank.
+    k = int(np.searchsorted(energy, fraction - 1e-12)) + 1
+    return min(k, len(energy))
+
+
+# ---------------------------------------------------------------------------
+# Measure: sizes
+# ---------------------------------------------------------------------------
+
+#: Bytes one stored number takes, by how the factors are kept.
+BYTES_PER_VALUE = {"float64": 8, "float32": 4, "float16": 2, "uint8": 1}
+
+
+def stored_values(m, n, k):
+    """Numbers a rank-k SVD stores for an m x n image: k(m + n + 1).
+
+    k columns of U (k*m), k singular values (k) and k rows of Vh (k*n).
+
+    >>> stored_values(512, 512, 10)
+    10250
+    """
+    k = check_rank(k, min(m, n))
+    return k * (m + n + 1)
+
+
+def stored_bytes(m, n, k, dtype="float32"):
+    """Bytes for the k(m + n + 1) stored numbers in ``dtype``.
+
+    ``dtype`` is one of ``BYTES_PER_VALUE``: float64, float32, float16, or
+    uint8 (8-bit quantized; a real file also keeps a few scale factors).
+
+    >>> stored_bytes(512, 512, 10, "float16")
+    20500
+    """
+    if dtype not in BYTES_PER_VALUE:
+        raise ValueError(f"dtype must be one of {list(BYTES_PER_VALUE)}, got {dtype!r}")
+    return stored_values(m, n, k) * BYTES_PER_VALUE[dtype]
+
+
+def break_even_rank(m, n, bytes_per_value=1):
+    """Rank at which the factors take as many bytes as the uint8 image itself.
+
+    k* = m*n / ((m + n + 1) * bytes_per_value). Below k* the factors are
+    smaller than the m*n bytes of pixels; above it they are larger.
+
+    >>> round(break_even_rank(512, 512), 1)
+    255.8
+    """
+    return m * n / ((m + n + 1) * bytes_per_value)
+
+
+_CODEC_PARAMS = {
+    "png": lambda q: [cv2.IMWRITE_PNG_COMPRESSION, 9 if q is None else int(q)],
+    "jpeg": lambda q: [cv2.IMWRITE_JPEG_QUALITY, 95 if q is None else int(q)],
+    "webp": lambda q: [cv2.IMWRITE_WEBP_QUALITY, 95 if q is None else int(q)],
+}
+
+
+def encode(img, fmt, quality=None):
+    """Encode a uint8 image in memory as PNG, JPEG or WebP with OpenCV.
+
+    ``quality`` is the JPEG/WebP quality (1-100, default 95) or the PNG
+    compression level (0-9, default 9).
+
+    >>> encode(sample_image("camera"), "png")[:4]
+    b'\\x89PNG'
+    """
+    fmt = fmt.lower().lstrip(".").replace("jpg", "jpeg")
+    if fmt not in _CODEC_PARAMS:
+        raise ValueError(f"format must be png, jpeg or webp, got {fmt!r}")
+    img = _numpy(img)
+    if img.dtype != np.uint8:
+        raise ValueError(f"encode expects a uint8 image, got {img.dtype}; use to_uint8 first")
+    ok, buf = cv2.imencode("." + fmt, img, _CODEC_PARAMS[fmt](quality))
+    if not ok:
+        raise ValueError(f"OpenCV could not encode the image as {fmt}")
+    return buf.tobytes()
+
+
+def encoded_size(img, fmt, quality=None):
+    """Size in bytes of ``img`` encoded as PNG, JPEG or WebP (see ``encode``).
+
+    >>> encoded_size(sample_image("camera"), "jpeg", 50) < 512 * 512
+    True
+    """
+    return len(encode(img, fmt, quality))
+
+
+# ---------------------------------------------------------------------------
+# Store: a real SVD file
+# ---------------------------------------------------------------------------
+
+
+def _quantize(x, axis):
+    """Signed 8-bit quantization with one scale per column (axis=0) or row (axis=1)."""
+    scale = np.abs(x).max(axis=axis, keepdims=True) / 127.0
+    scale[scale == 0] = 1.0
+    return np.rint(x / scale).astype(np.int8), scale.astype(np.float32)
+
+
+def save_svd(file, decomposition, k):
+    """Save the rank-k factors, quantized to 8 bits and compressed, as ``.npz``.
+
+    Each column of U and each row of Vh is scaled to [-127, 127] and stored as
+    int8 with its float32 scale; the k singular values are float32. The arrays
+    are then deflate-compressed (``numpy.savez_compressed``). Returns the
+    number of bytes written. ``file`` is a path or a binary file object.
+
+    >>> buf = io.BytesIO()
+    >>> save_svd(buf, svd(to_unit(sample_image("camera"))), 20) < 512 * 512
+    True
+    """
+    U, S, Vh = truncate(decomposition, k)
+    u_q, u_scale = _quantize(U.numpy(), axis=0)
+    vh_q, vh_scale = _quantize(Vh.numpy(), axis=1)
+    arrays = dict(U=u_q, U_scale=u_scale, S=S.numpy().astype(np.float32), Vh=vh_q, Vh_scale=vh_scale)
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as f:  # open it ourselves: savez would append ".npz"
+            np.savez_compressed(f, **arrays)
+        return os.path.getsize(file)
+    start = file.tell()
+    np.savez_compressed(file, **arrays)
+    return file.tell() - start
+
+
+def load_svd(file):
+    """Load factors written by ``save_svd`` as an ``SVD`` (float32 tensors).
+
+    >>> buf = io.BytesIO(); _ = save_svd(buf, svd(np.eye(4, dtype=np.float32)), 2)
+    >>> _ = buf.seek(0); load_svd(buf).S
+    tensor([1., 1.])
+    """
+    with np.load(file) as z:
+        U = z["U"].astype(np.float32) * z["U_scale"]
+        Vh = z["Vh"].astype(np.float32) * z["Vh_scale"]
+        S = z["S"].astype(np.float32)
+    return SVD(torch.from_numpy(U), torch.from_numpy(S), torch.from_numpy(Vh))
+
+
+# ---------------------------------------------------------------------------
+# Plot
+# ---------------------------------------------------------------------------
+
+
+def show_images(images, titles=None, ncols=None, width=10.0):
+    """Show greyscale images side by side at their true aspect ratio.
+
+    uint8 images use the 0-255 scale and floats the 0-1 scale, so that every
+    panel shares one grey scale (no per-image contrast stretch). Returns the
+    matplotlib figure.
+
+    >>> fig = show_images([sample_image("camera")], ["camera"])
+    """
+    import matplotlib.pyplot as plt
+
+    images = [_numpy(im) for im in images]
+    ncols = ncols or len(images)
+    nrows = math.ceil(len(images) / ncols)
+    h, w = images[0].shape
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width, width * nrows * h / (ncols * w) + 0.35 * nrows), squeeze=False
+    )
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            im = images[i]
+            vmax = 255 if im.dtype == np.uint8 else 1.0
+            ax.imshow(im, cmap="gray", vmin=0, vmax=vmax)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_spectrum(singular_values, k=None, ax=None):
+    """Plot singular values against their index on a log axis, with a marker at k.
+
+    >>> ax = plot_spectrum(svd(to_unit(sample_image("camera"))).S, k=50)
+    """
+    import matplotlib.pyplot as plt
+
+    s = _numpy(singular_values)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    ax.semilogy(np.arange(1, len(s) + 1), s, lw=1.2)
+    if k is not None:
+        ax.axvline(k, color="tab:red", lw=1, ls="--")
+        ax.plot([k], [s[k - 1]], "o", color="tab:red", label=f"k = {k}")
+        ax.legend(loc="upper right")
+    ax.set_xlabel("index i")
+    ax.set_ylabel("singular value $\\sigma_i$")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax
