@@ -25,12 +25,12 @@ def rgb_to_grey(rgb):
 
 
 def plaid(height=512, width=768):
-    """A tartan built from square-wave bands: exact rank 6 as a matrix.
+    """A tartan of square-wave bands, low-rank by construction.
 
-    Each band pattern is a 0/1 square wave along one axis; the picture is
-    ``sum_j c_j * rows_j[:, None] * cols_j[None, :]`` plus a horizontal and a
-    vertical base stripe pattern, so as a matrix it has rank at most 6 before
-    rounding to 8 bits.
+    The picture is a sum of outer products ``rows[:, None] * cols[None, :]`` of
+    0/1 square waves (and constants): as real numbers it has rank 4. Rounding
+    to 8 bits adds two faint layers, so the saved uint8 image has rank 6, with
+    the 5th and 6th singular values about 10 000 times smaller than the 1st.
     """
     y = np.arange(height)[:, None]
     x = np.arange(width)[None, :]
