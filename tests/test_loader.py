@@ -250,3 +250,9 @@ def test_decompression_bomb_is_refused_before_decoding():
 def test_over_the_decode_limit_is_refused_with_its_size():
     with pytest.raises(ImageError, match="big.png: declares 10000 x 8000 pixels"):
         load_greyscale(png_header_only(10000, 8000), name="big.png")
+
+
+def test_loaded_images_are_writable(gradient):
+    img = load_greyscale(png_bytes(gradient))
+    img[0, 0] = 7  # students edit pixels; a read-only array would raise here
+    assert img.flags.c_contiguous and img[0, 0] == 7

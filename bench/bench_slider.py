@@ -1,0 +1,180 @@
+"""Slider latency of the rank explorer, kernel side, against the common demo.
+
+Run with `make bench` (or `.venv/bin/python bench/bench_slider.py`). It measures,
+in one process and interleaved so that a noisy machine hurts both alike:
+
+* the explorer: from a new rank to the image bytes being ready, i.e. what
+  `RankExplorer` does on every slider move (rebuild A_k from a cached partial
+  sum, `to_uint8`, the cheap readouts, lossless PNG, the spectrum marker, the
+  readout table). SSIM is left out because the widget computes it only after the
+  slider rests (helpers.SETTLE_SECONDS);
+* the common demo: recompute the SVD with torch.linalg.svd on every move,
+  reconstruct, and draw a two-panel matplotlib figure (the picture and the
+  spectrum with a marker) to PNG. It runs with PyTorch's default thread count,
+  as in a student's notebook; the explorer uses helpers.EXPLORER_THREADS (1),
+  so at 1 MP the demo is also timed with that many threads. On a busy machine
+  the default threads make the demo much slower, and the ratio larger.
+
+Test images: the hubble sample (1000 x 872) resized with cv2.resize (bicubic)
+to 1000 x 1000 (1 megapixel) and to 2048 x 2048 (4.2 megapixels, the
+helpers.MAX_PIXELS cap). Ranks: 25 spread over 1..min(m, n), in random order,
+several repeats. Figures are medians (and the 90th percentile) in milliseconds.
+"""
+
+import io
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import helpers  # noqa: E402
+
+RANKS_PER_SIZE = 25
+REPEATS = {1000: 6, 2048: 3}  # passes over the 25 ranks
+NAIVE_REPEATS = {1000: 5, 2048: 3}
+
+
+def rss_mb():
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:  # pragma: no cover
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_image(side):
+    img = helpers.sample_image("hubble")
+    return cv2.resize(img, (side, side), interpolation=cv2.INTER_CUBIC)
+
+
+def naive_move(img, k):
+    """The usual demo: SVD again, reconstruct, and redraw a matplotlib figure to PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    A = torch.from_numpy(helpers.to_unit(img))
+    U, S, Vh = torch.linalg.svd(A, full_matrices=False)
+    approx = ((U[:, :k] * S[:k]) @ Vh[:k]).numpy()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
+    left.imshow(np.clip(approx, 0, 1), cmap="gray", vmin=0, vmax=1)
+    left.set_title(f"rank {k}")
+    left.axis("off")
+    s = S.numpy()
+    right.semilogy(np.arange(1, len(s) + 1), s)
+    right.axvline(k, color="tab:red", ls="--")
+    right.plot([k], [s[k - 1]], "o", color="tab:red")
+    right.set_xlabel("index i")
+    right.set_ylabel("singular value")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def percentile(values, q):
+    return float(np.percentile(values, q))
+
+
+def bench_size(side, rng):
+    img = test_image(side)
+    before = rss_mb()
+    t0 = time.perf_counter()
+    explorer = helpers.RankExplorer(image=img, rank=50, sources=False)
+    build = time.perf_counter() - t0
+    cache = explorer.cache
+    r = cache.max_rank
+    print(f"\n{side} x {side} ({img.size / 1e6:.1f} MP): SVD {cache.svd_seconds:.2f} s, "
+          f"partial sums every {cache.spacing} ranks ({len(cache._checkpoints)} of them) "
+          f"{cache.seconds - cache.svd_seconds:.2f} s, whole explorer ready in {build:.2f} s")
+    print(f"  cache memory {cache.nbytes / 2**20:.0f} MiB; process RSS grew by {rss_mb() - before:.0f} MiB")
+
+    ranks = np.unique(np.linspace(1, r, RANKS_PER_SIZE).round().astype(int)).tolist()
+    for k in ranks[:3]:  # warm up
+        explorer.render(k, settle=False)
+    fast, naive, stages = [], [], {}
+    for repeat in range(REPEATS[side]):
+        order = ranks[:]
+        rng.shuffle(order)
+        for k in order:
+            t = time.perf_counter()
+            explorer.render(k, settle=False)
+            fast.append(1000 * (time.perf_counter() - t))
+            for name, ms in explorer.timings.items():
+                stages.setdefault(name, []).append(ms)
+        if repeat < NAIVE_REPEATS[side]:  # interleaved with the fast runs
+            k = rng.choice(ranks)
+            t = time.perf_counter()
+            naive_move(img, k)
+            naive.append(1000 * (time.perf_counter() - t))
+    if side == 1000:  # the same demo with the explorer's thread count, for a like-for-like figure
+        with helpers._torch_threads(helpers.EXPLORER_THREADS):
+            naive_same_threads = []
+            for _ in range(3):
+                t = time.perf_counter()
+                naive_move(img, rng.choice(ranks))
+                naive_same_threads.append(1000 * (time.perf_counter() - t))
+        print(f"  naive demo with {helpers.EXPLORER_THREADS} torch thread(s), like the explorer: "
+              f"median {statistics.median(naive_same_threads):.0f} ms")
+    print("  stages (median ms): " + ", ".join(f"{name} {statistics.median(v):.1f}" for name, v in stages.items()))
+    print(f"  explorer: median {statistics.median(fast):.1f} ms, p90 {percentile(fast, 90):.1f} ms, "
+          f"max {max(fast):.1f} ms over {len(fast)} moves; "
+          f"naive: median {statistics.median(naive):.0f} ms over {len(naive)} moves")
+    explorer.close()
+    return statistics.median(fast), statistics.median(naive), percentile(fast, 90)
+
+
+def encoder_table():
+    """How long each lossless (or near-lossless) choice takes for a 1-megapixel picture."""
+    img = test_image(1000)
+    d = helpers.svd(helpers.to_unit(img))
+    pictures = [helpers.to_uint8(helpers.reconstruct(d, k)) for k in (10, 100, 500)]
+    choices = {
+        "PNG stored (explorer, > COMPRESS_PIXELS)": (".png", helpers._PNG_STORED),
+        "PNG level 1, up, Huffman (explorer, small)": (".png", helpers._PNG_COMPRESSED),
+        "PNG level 1 (OpenCV default filters)": (".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]),
+        "PNG level 3 (OpenCV default)": (".png", [cv2.IMWRITE_PNG_COMPRESSION, 3]),
+        "JPEG quality 95 (lossy)": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),
+        "BMP (raw)": (".bmp", []),
+    }
+    print("\nencoders at 1 MP (median over ranks 10, 100, 500):")
+    for name, (ext, params) in choices.items():
+        times, sizes = [], []
+        for pic in pictures:
+            for _ in range(7):
+                t = time.perf_counter()
+                ok, buf = cv2.imencode(ext, pic, params)
+                times.append(1000 * (time.perf_counter() - t))
+            sizes.append(len(buf))
+        print(f"  {name:44s} {statistics.median(times):6.1f} ms  {np.mean(sizes) / 1e3:5.0f} kB")
+
+
+def main():
+    print(f"torch {torch.__version__} with {torch.get_num_threads()} threads, OpenCV {cv2.__version__}, "
+          f"{torch.get_num_interop_threads()} interop threads")
+    rng = random.Random(0)
+    results = {side: bench_size(side, rng) for side in (1000, 2048)}
+    encoder_table()
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of this process {peak:.0f} MiB (the naive demo's repeated 4 MP SVDs included)")
+    for side, label in ((1000, "1 MP"), (2048, "4 MP")):
+        print(f"p90 {results[side][2]:.1f} ms ({label})")
+    for side, label in ((1000, "1 MP"), (2048, "4 MP")):
+        fast, naive, _ = results[side]
+        print(f"slider: median {fast:.1f} ms ({label}), naive {naive:.0f} ms, ratio {naive / fast:.1f}×")
+
+
+if __name__ == "__main__":
+    main()
