@@ -17,6 +17,7 @@ import io
 import math
 import os
 import struct
+import time
 import warnings
 import zlib
 from pathlib import Path
@@ -840,10 +841,7 @@ class RankCache:
         return math.sqrt(self._tail[k] / self._total) if self._total > 0 else 0.0
 
 
-def _now():
-    import time
-
-    return time.perf_counter()
+_now = time.perf_counter
 
 
 class _SpectrumPanel:
@@ -908,6 +906,10 @@ def _capture_notices(load, *args, **kwargs):
     with contextlib.redirect_stdout(printed):
         result = load(*args, **kwargs)
     return result, printed.getvalue().strip()
+
+
+def _fmt_seconds(seconds):
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def _fmt_bytes(n):
@@ -1020,7 +1022,7 @@ class RankExplorer:
         widgets.link((self.slider, "value"), (self.rank_box, "value"))
         self.quick = widgets.HBox(layout=full(flex_flow="row wrap"))
         self.view = widgets.ToggleButtons(
-            options=self.VIEWS, value="reconstruction", style={"button_width": "110px"},
+            options=self.VIEWS, value="reconstruction", style={"button_width": "128px"},
             tooltips=["the rank-k approximation A_k",
                       f"|A - A_k| x {ERROR_GAIN}: black = exact, white = off by 64+ grey levels",
                       "the image you started from"],
@@ -1194,7 +1196,7 @@ class RankExplorer:
         self._pending, self._requested = False, None  # a move still queued for the old image is void
         self.render(self.slider.value, settle=True)
         message = (f"<b>{_html_escape(label)}</b>: {n} × {m} pixels, ranks 1 to {r}; "
-                   f"SVD and cache ready in {cache.seconds:.1f} s")
+                   f"SVD and cache ready in {_fmt_seconds(cache.seconds)}")
         if notice:
             message += f"<br><span style='color:#8a5a00'>{_html_escape(notice)}</span>"
         self._set_status(message, raw=True)
