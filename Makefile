@@ -28,8 +28,11 @@ $(VENV)/.test-env: $(VENV)/.class-env requirements-test.txt
 	$(PY) -m pip install -r requirements-test.txt
 	touch $@
 
+# Jupyter refuses to run as root (containers, some CI) unless told it may.
+AS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
 lab: $(VENV)/.class-env
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab $(AS_ROOT) notebooks/00_start_here.ipynb
 
 app: $(VENV)/.class-env
 	$(BIN)/voila notebooks/06_explorer.ipynb
@@ -59,6 +62,7 @@ media: $(VENV)/.class-env
 
 bench: $(VENV)/.class-env
 	$(PY) bench/bench_slider.py
+	$(DETERMINISTIC) $(PY) bench/bench_series.py
 
 lint: $(VENV)/.test-env
 	$(BIN)/ruff check .
