@@ -13,8 +13,14 @@ so each step can be checked on its own.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
+import gc
+import html
 import io
 import math
+import operator
 import os
 import struct
 import time
@@ -900,8 +906,6 @@ class _SpectrumPanel:
 
 def _capture_notices(load, *args, **kwargs):
     """Call a loader and return (result, what it printed), e.g. a downscale notice."""
-    import contextlib
-
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         result = load(*args, **kwargs)
@@ -1137,14 +1141,14 @@ class RankExplorer:
 
     def readouts_for(self, k):
         """The readouts for rank k, SSIM included, without touching the display."""
-        recon = to_uint8(self.cache._approx(k))
+        recon = self.cache.picture(k)
         readouts = self._readouts(k, recon)
         readouts["ssim"] = ssim(self.cache.image, recon)
         return readouts
 
     def images(self, k):
         """(reconstruction, error view) at rank k as uint8 arrays, as the explorer shows them."""
-        recon = to_uint8(self.cache._approx(k))
+        recon = self.cache.picture(k)
         return recon, self._error_view(recon)
 
     @property
@@ -1154,18 +1158,14 @@ class RankExplorer:
 
     # -- internals ----------------------------------------------------------
 
+    @contextlib.contextmanager
     def _quietly(self):
-        import contextlib
-
-        @contextlib.contextmanager
-        def quiet():
-            self._quiet += 1
-            try:
-                yield
-            finally:
-                self._quiet -= 1
-
-        return quiet()
+        """Change widget values without the observers reacting."""
+        self._quiet += 1
+        try:
+            yield
+        finally:
+            self._quiet -= 1
 
     @staticmethod
     def _fit(image):
@@ -1195,10 +1195,10 @@ class RankExplorer:
         self._shown = None
         self._pending, self._requested = False, None  # a move still queued for the old image is void
         self.render(self.slider.value, settle=True)
-        message = (f"<b>{_html_escape(label)}</b>: {n} × {m} pixels, ranks 1 to {r}; "
+        message = (f"<b>{html.escape(label)}</b>: {n} × {m} pixels, ranks 1 to {r}; "
                    f"SVD and cache ready in {_fmt_seconds(cache.seconds)}")
         if notice:
-            message += f"<br><span style='color:#8a5a00'>{_html_escape(notice)}</span>"
+            message += f"<br><span style='color:#8a5a00'>{html.escape(notice)}</span>"
         self._set_status(message, raw=True)
 
     def _quick_button(self, k):
@@ -1209,7 +1209,7 @@ class RankExplorer:
         return button
 
     def _set_status(self, message, error=False, raw=False):
-        text = message if raw else _html_escape(message)
+        text = message if raw else html.escape(message)
         if error:
             text = f"<span style='color:#b00020'>⚠ {text}</span>"
         self.status.value = f"<div style='font-size:12px'>{text}</div>"
@@ -1217,8 +1217,6 @@ class RankExplorer:
     @staticmethod
     def _event_loop():
         """The running asyncio loop (the kernel's, inside a comm handler), or None."""
-        import asyncio
-
         try:
             return asyncio.get_running_loop()
         except RuntimeError:
@@ -1397,9 +1395,6 @@ def _release_memory():
     collection; glibc also keeps freed blocks. Without this, switching between
     4-megapixel images a few times grew the kernel to 1.5 GB.
     """
-    import ctypes
-    import gc
-
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -1407,16 +1402,8 @@ def _release_memory():
         pass
 
 
-def _html_escape(text):
-    import html
-
-    return html.escape(str(text))
-
-
 def _whole_number(value):
     """``value`` as an int if it is a whole number (int, NumPy integer, or a float like 5.0)."""
-    import operator
-
     if isinstance(value, (bool, np.bool_)):
         raise TypeError("a bool is not a rank")
     if isinstance(value, float) and value.is_integer():
