@@ -2,7 +2,7 @@
 
 The sections follow the order of the series: load, normalize, decompose,
 truncate and reconstruct, measure (quality and sizes), store, plot, widgets.
-Every function takes and returns plain arrays (or the small ``SVD`` container),
+Every function takes and returns plain arrays (or the small ``Decomposition`` container),
 so each step can be checked on its own.
 
 >>> import helpers
@@ -39,7 +39,7 @@ __all__ = [
     "ImageError", "MAX_PIXELS", "MAX_DECODE_PIXELS", "SAMPLES",
     "load_greyscale", "sample_path", "sample_image",
     "to_unit", "to_uint8",
-    "SVD", "svd", "check_rank", "truncate", "reconstruct",
+    "Decomposition", "svd", "check_rank", "truncate", "reconstruct",
     "psnr", "ssim", "relative_error", "cumulative_energy", "rank_for_energy",
     "BYTES_PER_VALUE", "stored_values", "stored_bytes", "break_even_rank",
     "encode", "encoded_size", "save_svd", "load_svd",
@@ -316,7 +316,7 @@ def _numpy(x):
 # ---------------------------------------------------------------------------
 
 
-class SVD(NamedTuple):
+class Decomposition(NamedTuple):
     """The thin SVD of an m x n matrix: A = U @ diag(S) @ Vh.
 
     U is m x r, S holds the r singular values in decreasing order, and Vh is
@@ -355,7 +355,7 @@ def svd(x):
         raise ValueError(f"svd expects floats, got {t.dtype}; normalize the image with to_unit first")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     U, S, Vh = torch.linalg.svd(t.to(device), full_matrices=False)
-    return SVD(U.cpu(), S.cpu(), Vh.cpu())
+    return Decomposition(U.cpu(), S.cpu(), Vh.cpu())
 
 
 # ---------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def truncate(decomposition, k):
     """
     k = check_rank(k, decomposition.max_rank)
     U, S, Vh = decomposition
-    return SVD(U[:, :k], S[:k], Vh[:k, :])
+    return Decomposition(U[:, :k], S[:k], Vh[:k, :])
 
 
 def reconstruct(decomposition, k):
@@ -594,7 +594,7 @@ def save_svd(file, decomposition, k):
 
 
 def load_svd(file):
-    """Load factors written by ``save_svd`` as an ``SVD`` (float32 tensors).
+    """Load factors written by ``save_svd`` as a ``Decomposition`` (float32 tensors).
 
     >>> buf = io.BytesIO(); _ = save_svd(buf, svd(np.eye(4, dtype=np.float32)), 2)
     >>> _ = buf.seek(0); load_svd(buf).S
@@ -604,7 +604,7 @@ def load_svd(file):
         U = z["U"].astype(np.float32) * z["U_scale"]
         Vh = z["Vh"].astype(np.float32) * z["Vh_scale"]
         S = z["S"].astype(np.float32)
-    return SVD(torch.from_numpy(U), torch.from_numpy(S), torch.from_numpy(Vh))
+    return Decomposition(torch.from_numpy(U), torch.from_numpy(S), torch.from_numpy(Vh))
 
 
 # ---------------------------------------------------------------------------
@@ -772,7 +772,7 @@ class RankCache:
         self.image = np.ascontiguousarray(img)
         self.shape = (m, n) = img.shape
         U, S, Vh = svd(to_unit(self.image))
-        self.decomposition = SVD(U, S, Vh)
+        self.decomposition = Decomposition(U, S, Vh)
         self.max_rank = r = int(S.shape[0])
         self.svd_seconds = _now() - start
         self._US = (U * S).contiguous()  # column i is sigma_i u_i
