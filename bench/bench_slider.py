@@ -34,6 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import helpers  # noqa: E402
+from explorer.cache import _torch_threads  # noqa: E402
+from explorer.render import _PNG_COMPRESSED, _PNG_STORED  # noqa: E402
 
 RANKS_PER_SIZE = 25
 REPEATS = {1000: 6, 2048: 3}  # passes over the 25 ranks
@@ -118,7 +120,7 @@ def bench_size(side, rng):
             naive_move(img, k)
             naive.append(1000 * (time.perf_counter() - t))
     if side == 1000:  # the same demo with the explorer's thread count, for a like-for-like figure
-        with helpers._torch_threads(helpers.EXPLORER_THREADS):
+        with _torch_threads(helpers.EXPLORER_THREADS):
             naive_same_threads = []
             for _ in range(3):
                 t = time.perf_counter()
@@ -140,8 +142,8 @@ def encoder_table():
     d = helpers.svd(helpers.to_unit(img))
     pictures = [helpers.to_uint8(helpers.reconstruct(d, k)) for k in (10, 100, 500)]
     choices = {
-        "PNG stored (explorer, > COMPRESS_PIXELS)": (".png", helpers._PNG_STORED),
-        "PNG level 1, up, Huffman (explorer, small)": (".png", helpers._PNG_COMPRESSED),
+        "PNG stored (explorer, > COMPRESS_PIXELS)": (".png", _PNG_STORED),
+        "PNG level 1, up, Huffman (explorer, small)": (".png", _PNG_COMPRESSED),
         "PNG level 1 (OpenCV default filters)": (".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]),
         "PNG level 3 (OpenCV default)": (".png", [cv2.IMWRITE_PNG_COMPRESSION, 3]),
         "JPEG quality 95 (lossy)": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),

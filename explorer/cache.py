@@ -1,0 +1,163 @@
+"""The SVD of one image kept as partial sums, so that any rank-k picture is quick."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from helpers import (
+    _MIN_SIDE,
+    Decomposition,
+    _numpy,
+    check_rank,
+    cumulative_energy,
+    svd,
+    to_unit,
+)
+
+#: Memory the explorer may spend on cached partial sums A_c (see ``RankCache``).
+CHECKPOINT_BUDGET = 256 * 2**20
+
+#: PyTorch threads the explorer uses for its SVD and products. One thread is about
+#: as fast for the slider's small products, and far more robust when other
+#: processes compete for the cores (Binder, a busy laptop): measured here with the
+#: machine busy, 2 threads took 3 to 25 s for SVDs that 1 thread did in 0.2 to 2 s,
+#: and 20 ms instead of 4 ms per slider move at 1 megapixel.
+EXPLORER_THREADS = 1
+
+_now = time.perf_counter
+
+
+class _torch_threads:
+    """Run a block with ``n`` PyTorch threads, then restore the previous number."""
+
+    def __init__(self, n=EXPLORER_THREADS):
+        self.n = n
+
+    def __enter__(self):
+        self.before = torch.get_num_threads()
+        if self.n != self.before:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self.before:
+            torch.set_num_threads(self.before)
+
+
+def _checkpoint_spacing(m, n, r, budget=CHECKPOINT_BUDGET):
+    """Ranks between cached partial sums: at least 32, more when memory is short.
+
+    1000 x 1000 gives 32 (32 sums, 128 MB); 2048 x 2048 gives 128 (16 sums, 256 MB).
+    """
+    most = max(1, budget // (4 * m * n))  # float32 partial sums that fit the budget
+    return max(32, math.ceil(r / most))
+
+
+class RankCache:
+    """The SVD of one image, arranged so that any rank-k approximation is quick.
+
+    A plain ``(U[:, :k] * S[:k]) @ Vh[:k]`` costs 2·m·n·k operations: about 2
+    GFLOP for a 1-megapixel image at k = 1000, far too slow for a slider. The
+    cache keeps partial sums A_c = sigma_1 u_1 v_1^T + ... + sigma_c u_c v_c^T
+    (float32) every ``spacing`` ranks and builds A_k from the nearest one by
+    adding or subtracting at most spacing/2 rank-one layers in one small matmul.
+    It also keeps the running sums of sigma^2 for the energy and error readouts.
+    ``spacing`` overrides the spacing chosen from ``budget`` (bytes).
+
+    >>> from helpers import reconstruct, sample_image
+    >>> cache = RankCache(sample_image("camera"))
+    >>> bool(np.allclose(cache.reconstruction(50), reconstruct(cache.decomposition, 50), atol=1e-5))
+    True
+    """
+
+    def __init__(self, img, budget=CHECKPOINT_BUDGET, spacing=None):
+        img = _numpy(img)
+        if img.dtype != np.uint8 or img.ndim != 2:
+            raise ValueError(f"RankCache expects a 2-D uint8 image, got {img.dtype} with shape {img.shape}")
+        if min(img.shape) < _MIN_SIDE:
+            raise ValueError(f"the image is {img.shape[1]} x {img.shape[0]} pixels; SVD compression "
+                             f"needs at least {_MIN_SIDE} pixels in each direction")
+        with _torch_threads():
+            self._build(img, budget, spacing)
+
+    def _build(self, img, budget, spacing):
+        start = _now()
+        self.image = np.ascontiguousarray(img)
+        self.shape = (m, n) = img.shape
+        U, S, Vh = svd(to_unit(self.image))
+        self.decomposition = Decomposition(U, S, Vh)
+        self.max_rank = r = int(S.shape[0])
+        self.svd_seconds = _now() - start
+        self._US = (U * S).contiguous()  # column i is sigma_i u_i
+        self._Vh = Vh.contiguous()
+        self.spacing = int(spacing) if spacing else _checkpoint_spacing(m, n, r, budget)
+        ranks = [*range(self.spacing, r, self.spacing), r]
+        self._checkpoints = {}
+        total, previous = torch.zeros(m, n), 0
+        for c in ranks:
+            total = torch.addmm(total, self._US[:, previous:c], self._Vh[previous:c])
+            self._checkpoints[c] = total
+            previous = c
+        self._checkpoint_ranks = np.array([0, *ranks])
+        self._out = torch.empty(m, n)
+        s2 = S.double().numpy() ** 2
+        self._total = float(s2.sum())
+        # energy[k - 1]: fraction kept by rank k (an all-black image has none to lose)
+        self.energy = cumulative_energy(S) if self._total > 0 else np.ones(r)
+        self._tail = np.append(np.cumsum(s2[::-1])[::-1], 0.0)  # _tail[k] = sum of sigma_i^2, i > k
+        self.seconds = _now() - start
+
+    @property
+    def checkpoint_ranks(self):
+        """The ranks c whose partial sums A_c are cached."""
+        return [int(c) for c in self._checkpoint_ranks[1:]]
+
+    @property
+    def nbytes(self):
+        """Bytes held: image, factors, partial sums, work buffer and sums of sigma^2."""
+        tensors = [self._US, self._Vh, self.decomposition.U, self.decomposition.S, self._out,
+                   *self._checkpoints.values()]
+        return (self.image.nbytes + sum(t.numel() * t.element_size() for t in tensors)
+                + self._tail.nbytes + self.energy.nbytes)
+
+    def _approx(self, k):
+        """A_k as a float32 tensor; it may be a cached sum or the work buffer, so never modify it."""
+        k = check_rank(k, self.max_rank)
+        c = int(self._checkpoint_ranks[np.abs(self._checkpoint_ranks - k).argmin()])
+        if c == k:
+            return self._checkpoints[c]
+        out = self._out
+        with _torch_threads():
+            if c == 0:
+                torch.mm(self._US[:, :k], self._Vh[:k], out=out)
+            elif k > c:  # A_k = A_c + layers c+1 .. k
+                torch.addmm(self._checkpoints[c], self._US[:, c:k], self._Vh[c:k], out=out)
+            else:  # A_k = A_c - layers k+1 .. c
+                torch.addmm(self._checkpoints[c], self._US[:, k:c], self._Vh[k:c], alpha=-1, out=out)
+        return out
+
+    def reconstruction(self, k):
+        """Rank-k approximation as a new float32 NumPy array (like ``reconstruct``)."""
+        return self._approx(k).numpy().copy()
+
+    def picture(self, k):
+        """The displayable rank-k picture, ``to_uint8(A_k)``, as a new uint8 array."""
+        return self._to_picture(self._approx(k), np.empty(self.shape, np.uint8))
+
+    def _to_picture(self, approx, out):
+        """to_uint8(approx) written into ``out``, with no large temporaries (they cost
+        page faults: 16 MB each at 4 megapixels). Uses the work buffer as scratch."""
+        scaled = self._out.numpy()  # may be approx itself: the steps work in place
+        np.multiply(approx.numpy(), np.float32(255), out=scaled)  # the same steps as to_uint8
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, 0, 255, out=scaled)
+        np.copyto(out, scaled, casting="unsafe")
+        return out
+
+    def relative_error(self, k):
+        """||A - A_k||_F / ||A||_F from the tail energy: sqrt(sum of sigma_i^2 for i > k / total)."""
+        k = check_rank(k, self.max_rank)
+        return math.sqrt(self._tail[k] / self._total) if self._total > 0 else 0.0

@@ -1,0 +1,515 @@
+"""RankExplorer: the rank slider with the live picture, the error view, the spectrum and the readouts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import html
+import io
+import math
+import operator
+
+import cv2
+import numpy as np
+
+from explorer.cache import RankCache, _now
+from explorer.render import _fmt_seconds, _preview_png, _readouts_html, _SpectrumPanel
+from helpers import (
+    BYTES_PER_VALUE,
+    MAX_PIXELS,
+    SAMPLES,
+    ImageError,
+    _numpy,
+    break_even_rank,
+    check_rank,
+    load_greyscale,
+    sample_image,
+    ssim,
+    stored_bytes,
+    stored_values,
+)
+
+#: Ranks of the explorer's quick buttons: the ranks the original project showed.
+QUICK_RANKS = (500, 250, 100, 50, 25, 10)
+
+#: The explorer's error view shows |A - A_k| on the 0-255 scale multiplied by
+#: this gain and clipped: black is no error, white is off by 255 / 4 = 64 grey
+#: levels (a quarter of the range) or more. The scale is fixed, so the error
+#: image fades as k grows.
+ERROR_GAIN = 4
+
+#: Seconds the slider must rest before the explorer computes SSIM (slow on big images).
+SETTLE_SECONDS = 0.3
+
+
+def _capture_notices(load, *args, **kwargs):
+    """Call a loader and return (result, what it printed), e.g. a downscale notice."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = load(*args, **kwargs)
+    return result, printed.getvalue().strip()
+
+
+class RankExplorer:
+    """Interactive rank explorer: a rank slider with the live reconstruction,
+    the error image, the spectrum with a marker at k and a table of readouts.
+
+    Display the object (last line of a cell) to show it; ``explorer.widget`` is
+    the ipywidgets box. With ``sources=True`` a dropdown picks a sample and an
+    upload button loads your own image (through ``load_greyscale``, so large
+    images are downscaled and bad files give a clear message in the status line).
+    ``sources=False`` gives the compact version: rank controls, pictures,
+    spectrum and readouts.
+
+    How it stays fast: the SVD is computed once per image (``RankCache``); a
+    slider move rebuilds A_k from a cached partial sum with one small matmul,
+    converts it with ``to_uint8``, encodes a lossless PNG with OpenCV and swaps
+    the bytes of an ``ipywidgets.Image`` in place. The spectrum marker is
+    blitted onto a cached figure. While you drag, moves that arrive during a
+    render are merged: only the latest rank is drawn. SSIM, the one slow
+    readout, is computed once the slider has rested for ``SETTLE_SECONDS``.
+
+    Parameters
+    ----------
+    image : uint8 2-D array, optional
+        The picture to explore; if omitted, the sample named ``sample``.
+    sample : str
+        Sample to start with (a key of ``SAMPLES``) when ``image`` is None.
+    rank : int
+        Starting rank, clamped to 1..min(m, n).
+    sources : bool
+        Show the sample dropdown and the upload button.
+
+    >>> explorer = RankExplorer(sample="camera", rank=20)
+    >>> explorer.set_rank(30)
+    30
+    >>> explorer.readouts["k"], explorer.readouts["stored_values"]
+    (30, 30750)
+    """
+
+    #: Renders start at least this far apart while you drag (60 per second at most).
+    FRAME_SECONDS = 1 / 60
+
+    VIEWS = (("reconstruction", "reconstruction"), (f"error ×{ERROR_GAIN}", "error"), ("original", "original"))
+
+    def __init__(self, image=None, sample="camera", rank=50, sources=True):
+        import ipywidgets as widgets
+
+        self.sources = sources
+        self.renders = 0  # how many pictures were drawn (coalescing merges requests)
+        self.timings = {}  # milliseconds per stage of the last render
+        self.readouts = {}
+        self._quiet = 0
+        self._pending = False
+        self._requested = None
+        self._settle_handle = None
+        self._last_render = -math.inf  # loop time when the last slider render started
+        self._shown = None  # rank whose picture is on screen
+        self._recon = None  # its uint8 picture
+        self.cache = None
+
+        if image is not None:
+            img, label, notice = self._fit(image), "your image", ""
+        else:
+            (img, notice), label = _capture_notices(sample_image, sample), sample
+        cache = RankCache(img)
+        r = cache.max_rank
+        rank = min(max(int(rank), 1), r)
+
+        full = widgets.Layout
+        self.slider = widgets.IntSlider(
+            value=rank, min=1, max=r, step=1, description="rank k", continuous_update=True,
+            layout=full(flex="1 1 auto", min_width="260px"),
+        )
+        self.rank_box = widgets.BoundedIntText(
+            value=rank, min=1, max=r, description="type k", layout=full(width="150px"),
+            style={"description_width": "48px"},
+        )
+        widgets.link((self.slider, "value"), (self.rank_box, "value"))
+        self.quick = widgets.HBox(layout=full(flex_flow="row wrap"))
+        self.view = widgets.ToggleButtons(
+            options=self.VIEWS, value="reconstruction", style={"button_width": "128px"},
+            tooltips=["the rank-k approximation A_k",
+                      f"|A - A_k| x {ERROR_GAIN}: black = exact, white = off by 64+ grey levels",
+                      "the image you started from"],
+        )
+        # width 100% and height auto keep the aspect ratio; object-fit contain keeps it
+        # too when max-height caps a tall picture.
+        self.picture = widgets.Image(
+            format="png", layout=full(width="100%", height="auto", max_height="80vh", object_fit="contain"))
+        self.caption = widgets.HTML()
+        self.spectrum = widgets.Image(
+            format="png", layout=full(width="100%", height="auto", object_fit="contain"))
+        self.table = widgets.HTML()
+        self.status = widgets.HTML()
+
+        rows = []
+        if sources:
+            self.sample_picker = widgets.Dropdown(
+                options=list(SAMPLES), value=sample if image is None else None, description="sample",
+                layout=full(width="220px"),
+            )
+            self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload image")
+            self.sample_picker.observe(self._on_sample, "value")
+            self.upload.observe(self._on_upload, "value")
+            rows.append(widgets.HBox([self.sample_picker, self.upload],
+                                     layout=full(flex_flow="row wrap", align_items="center")))
+        else:
+            self.sample_picker = self.upload = None
+        rows += [
+            self.status,
+            widgets.HBox([self.slider, self.rank_box], layout=full(width="100%", align_items="center")),
+            widgets.HBox([widgets.Label("quick ranks:"), self.quick, self.view],
+                         layout=full(flex_flow="row wrap", align_items="center")),
+            widgets.HBox(
+                [widgets.VBox([self.picture, self.caption], layout=full(flex="3 1 360px", min_width="0")),
+                 widgets.VBox([self.spectrum, self.table], layout=full(flex="2 1 300px", max_width="480px"))],
+                layout=full(width="100%", flex_flow="row wrap", align_items="flex-start"),
+            ),
+        ]
+        self.widget = widgets.VBox(rows, layout=full(width="100%"))
+        # CSS classes, so that browser tests (and custom styles) can find the parts
+        for part, name in [(self.widget, "explorer"), (self.slider, "slider"), (self.rank_box, "rank-box"),
+                           (self.picture, "picture"), (self.spectrum, "spectrum"), (self.table, "readouts"),
+                           (self.status, "status"), (self.view, "view")]:
+            part.add_class(f"rank-explorer-{name}" if name != "explorer" else "rank-explorer")
+
+        self.slider.observe(self._on_rank, "value")
+        self.view.observe(lambda change: self._redraw_picture(), "value")
+        self._install(cache, label, notice)
+
+    # -- showing it -----------------------------------------------------------
+
+    def __repr__(self):
+        m, n = self.cache.shape
+        return f"RankExplorer({self.label}: {n} x {m} pixels, rank {self.slider.value} of {self.cache.max_rank})"
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)  # short and stable (the box's repr lists every child)
+        return bundle
+
+    def close(self):
+        """Close the widgets and drop the cached SVD."""
+        self._cancel_settle()
+        for w in (self.slider, self.rank_box, self.view, self.picture, self.caption, self.spectrum,
+                  self.table, self.status, self.sample_picker, self.upload, *self.quick.children):
+            if w is not None:
+                w.close()
+        self.quick.close()
+        self.widget.close()
+        self.cache = None
+
+    # -- driving it from code --------------------------------------------------
+
+    @property
+    def rank(self):
+        """The rank on the slider."""
+        return self.slider.value
+
+    def set_rank(self, k):
+        """Move the slider to rank k, clamped to 1..min(m, n), as a user would.
+
+        Outside a running event loop the picture is drawn at once; in a kernel
+        the move is queued like a slider drag (see ``flush``). A value that is
+        not a whole number is refused with a message in the status line.
+        Returns the rank on the slider.
+        """
+        try:
+            k = _whole_number(k)
+        except TypeError:
+            self._set_status(f"rank must be a whole number, got {k!r}", error=True)
+            return self.slider.value
+        self.slider.value = min(max(k, 1), self.cache.max_rank)
+        return self.slider.value
+
+    def flush(self):
+        """Draw a pending slider move now (tests and benchmarks)."""
+        if self._pending:
+            self._flush()
+
+    def render(self, k=None, *, settle=True):
+        """Draw rank k now (default: the slider's rank) and update the readouts.
+
+        ``settle=False`` skips SSIM (left as None), as during a drag.
+        """
+        k = self.slider.value if k is None else check_rank(k, self.cache.max_rank)
+        if k != self.slider.value:
+            with self._quietly():
+                self.slider.value = k
+        self._draw(k)
+        if settle:
+            self._settle()
+
+    def readouts_for(self, k):
+        """The readouts for rank k, SSIM included, without touching the display."""
+        recon = self.cache.picture(k)
+        readouts = self._readouts(k, recon)
+        readouts["ssim"] = ssim(self.cache.image, recon)
+        return readouts
+
+    def images(self, k):
+        """(reconstruction, error view) at rank k as uint8 arrays, as the explorer shows them."""
+        recon = self.cache.picture(k)
+        return recon, self._error_view(recon)
+
+    @property
+    def image(self):
+        """The uint8 image being explored."""
+        return self.cache.image
+
+    # -- internals ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _quietly(self):
+        """Change widget values without the observers reacting."""
+        self._quiet += 1
+        try:
+            yield
+        finally:
+            self._quiet -= 1
+
+    @staticmethod
+    def _fit(image):
+        img = _numpy(image)
+        if img.dtype != np.uint8 or img.ndim != 2:
+            raise ValueError(f"RankExplorer expects a 2-D uint8 image (see load_greyscale), "
+                             f"got {img.dtype} with shape {img.shape}")
+        if img.size > MAX_PIXELS:
+            raise ValueError(f"the image has {img.size / 1e6:.1f} megapixels, over the "
+                             f"{MAX_PIXELS / 1e6:.1f}-megapixel cap; load it with load_greyscale to downscale")
+        return img
+
+    def _install(self, cache, label, notice=""):
+        """Switch to a new image: slider range, buttons, spectrum, pictures, readouts."""
+        self._cancel_settle()
+        self.cache, self.label = cache, label
+        m, n = cache.shape
+        r = cache.max_rank
+        self._panel = _SpectrumPanel(cache.decomposition.S, cache.energy)
+        self._recon_buffer = np.empty(cache.shape, np.uint8)  # the picture on screen, reused
+        self._original_png = _preview_png(cache.image)
+        with self._quietly():
+            self.rank_box.max = r  # the box first: the link would clamp the slider back
+            self.slider.max = r
+            self.slider.value = min(self.slider.value, r)
+        self.quick.children = [self._quick_button(k) for k in QUICK_RANKS if k <= r]
+        self._shown = None
+        self._pending, self._requested = False, None  # a move still queued for the old image is void
+        self.render(self.slider.value, settle=True)
+        message = (f"<b>{html.escape(label)}</b>: {n} × {m} pixels, ranks 1 to {r}; "
+                   f"SVD and cache ready in {_fmt_seconds(cache.seconds)}")
+        if notice:
+            message += f"<br><span style='color:#8a5a00'>{html.escape(notice)}</span>"
+        self._set_status(message, raw=True)
+
+    def _quick_button(self, k):
+        import ipywidgets as widgets
+
+        button = widgets.Button(description=str(k), tooltip=f"rank {k}", layout=widgets.Layout(width="52px"))
+        button.on_click(lambda _: self.set_rank(k))
+        return button
+
+    def _set_status(self, message, error=False, raw=False):
+        text = message if raw else html.escape(message)
+        if error:
+            text = f"<span style='color:#b00020'>⚠ {text}</span>"
+        self.status.value = f"<div style='font-size:12px'>{text}</div>"
+
+    @staticmethod
+    def _event_loop():
+        """The running asyncio loop (the kernel's, inside a comm handler), or None."""
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+
+    def _on_rank(self, change):
+        if self._quiet:
+            return
+        self._requested = change.new
+        loop = self._event_loop()
+        if loop is None:  # plain Python (tests, scripts): draw now
+            self._flush()
+        elif not self._pending:  # in a kernel: one render pending at most, latest rank wins
+            self._pending = True
+            wait = self._last_render + self.FRAME_SECONDS - loop.time()
+            if wait > 0:  # a frame was drawn moments ago: merge what arrives until the next one
+                loop.call_later(wait, self._flush)
+            else:
+                loop.call_soon(self._flush)
+
+    def _flush(self):
+        self._pending = False
+        loop = self._event_loop()
+        self._last_render = loop.time() if loop is not None else 0.0
+        k = self._requested
+        if k is None or self.cache is None:
+            return
+        k = min(max(k, 1), self.cache.max_rank)
+        try:
+            if k != self._shown:
+                self._draw(k)
+            self._schedule_settle()
+        except Exception as err:  # keep the widget alive; say what happened
+            self._set_status(f"could not draw rank {k}: {type(err).__name__}: {err}", error=True)
+
+    def _draw(self, k):
+        """Picture, spectrum marker and cheap readouts for rank k (no SSIM)."""
+        t0 = _now()
+        approx = self.cache._approx(k)
+        t1 = _now()
+        recon = self.cache._to_picture(approx, self._recon_buffer)  # = to_uint8(A_k)
+        t2 = _now()
+        self._recon, self._shown = recon, k
+        self._cancel_settle()
+        self.readouts = self._readouts(k, recon)
+        t3 = _now()
+        self.picture.value = self._picture_png()
+        t4 = _now()
+        self.spectrum.value = self._panel.draw(k)
+        t5 = _now()
+        self.table.value = _readouts_html(self.readouts)
+        self.caption.value = self._caption()
+        t6 = _now()
+        self.renders += 1
+        self.timings = {name: 1000 * dt for name, dt in [
+            ("reconstruct", t1 - t0), ("to_uint8", t2 - t1), ("readouts", t3 - t2 + t6 - t5),
+            ("picture", t4 - t3), ("spectrum", t5 - t4), ("total", t6 - t0)]}
+
+    def _readouts(self, k, recon):
+        m, n = self.cache.shape
+        sse = cv2.norm(recon, self.cache.image, cv2.NORM_L2SQR)  # exact sum of squared uint8 differences
+        mse = sse / (m * n * 255.0**2)  # on the [0, 1] scale, as psnr() uses
+        bytes_uint8 = stored_bytes(m, n, k, "uint8")
+        bytes_float32 = stored_bytes(m, n, k, "float32")
+        return {
+            "k": k, "max_rank": self.cache.max_rank, "height": m, "width": n,
+            "stored_values": stored_values(m, n, k),
+            "bytes_uint8": bytes_uint8, "bytes_float32": bytes_float32, "original_bytes": m * n,
+            "ratio_uint8": m * n / bytes_uint8, "ratio_float32": m * n / bytes_float32,
+            "break_even_uint8": break_even_rank(m, n, BYTES_PER_VALUE["uint8"]),
+            "break_even_float32": break_even_rank(m, n, BYTES_PER_VALUE["float32"]),
+            "energy": float(self.cache.energy[k - 1]),
+            "relative_error": self.cache.relative_error(k),
+            "psnr": math.inf if sse == 0 else 10 * math.log10(1 / mse),
+            "ssim": None,
+        }
+
+    def _error_view(self, recon):
+        return cv2.convertScaleAbs(cv2.absdiff(self.cache.image, recon), alpha=ERROR_GAIN)
+
+    def _picture_png(self):
+        view = self.view.value
+        if view == "original":
+            return self._original_png
+        if view == "error":
+            return _preview_png(self._error_view(self._recon))
+        return _preview_png(self._recon)
+
+    def _caption(self):
+        k = self._shown
+        return {
+            "reconstruction": f"rank-{k} approximation A<sub>k</sub> (lossless PNG of to_uint8(A<sub>k</sub>))",
+            "error": f"error |A − A<sub>k</sub>| at rank {k}, ×{ERROR_GAIN}: black = exact, "
+                     f"white = off by {math.ceil(255 / ERROR_GAIN)}+ grey levels",
+            "original": "the original image A",
+        }[self.view.value]
+
+    def _redraw_picture(self):
+        if self._recon is not None:
+            self.picture.value = self._picture_png()
+            self.caption.value = self._caption()
+
+    def _cancel_settle(self):
+        if self._settle_handle is not None:
+            self._settle_handle.cancel()
+            self._settle_handle = None
+
+    def _schedule_settle(self):
+        self._cancel_settle()
+        loop = self._event_loop()
+        if loop is None:
+            self._settle()
+        else:  # meanwhile the table shows "…" for SSIM
+            self._settle_handle = loop.call_later(SETTLE_SECONDS, self._settle)
+
+    def _settle(self):
+        """Compute SSIM for the rank on screen (after the slider rests)."""
+        self._settle_handle = None
+        if self._recon is None or self.readouts.get("ssim") is not None:
+            return
+        try:
+            self.readouts["ssim"] = ssim(self.cache.image, self._recon)
+            self.table.value = _readouts_html(self.readouts)
+        except Exception as err:  # pragma: no cover - keep the widget alive
+            self._set_status(f"SSIM failed: {type(err).__name__}: {err}", error=True)
+
+    def _on_sample(self, change):
+        if self._quiet or change.new is None:
+            return
+        self._load(sample_image, change.new, label=change.new)
+
+    def _on_upload(self, change):
+        if self._quiet or not change.new:
+            return
+        entry = change.new[-1]
+        name = str(entry.get("name") or "the uploaded file")
+        self._load(load_greyscale, bytes(entry["content"]), name=name, label=name)
+        with self._quietly():
+            self.upload.value = ()  # so that the same file can be uploaded again
+
+    def _load(self, loader, *args, label, **kwargs):
+        """Load a new image; on failure say why and keep the current one."""
+        def failed(err):  # ImageError messages name the file already
+            text = str(err) if isinstance(err, ImageError) else f"{type(err).__name__}: {err}"
+            self._set_status(text, error=True)
+            return False
+
+        self._set_status(f"loading {label}…")
+        try:
+            img, notice = _capture_notices(loader, *args, **kwargs)
+        except Exception as err:  # a bad file: say why, keep the current image
+            return failed(err)
+        self._set_status(f"computing the SVD of {label} ({img.shape[1]} × {img.shape[0]} pixels)…")
+        # Free the old cache first (up to ~300 MB at 4 megapixels), rebuild it if the new one fails.
+        previous, self.cache = self.cache.image, None
+        _release_memory()
+        try:
+            cache = RankCache(img)
+        except Exception as err:  # e.g. MemoryError
+            self.cache = RankCache(previous)
+            return failed(err)
+        if loader is load_greyscale and self.sample_picker is not None:
+            with self._quietly():
+                self.sample_picker.value = None  # an upload is on screen, not a sample
+        self._install(cache, label, notice)
+        del cache
+        _release_memory()
+        return True
+
+
+def _release_memory():
+    """Free unreachable objects now and hand freed memory back to the system.
+
+    Drawing text with matplotlib leaves reference cycles (parser tracebacks) that
+    keep earlier frames, and so an old cache, alive until the next garbage
+    collection; glibc also keeps freed blocks. Without this, switching between
+    4-megapixel images a few times grew the kernel to 1.5 GB.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
+        pass
+
+
+def _whole_number(value):
+    """``value`` as an int if it is a whole number (int, NumPy integer, or a float like 5.0)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError("a bool is not a rank")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return operator.index(value)
