@@ -31,11 +31,14 @@ $(VENV)/.test-env: $(VENV)/.class-env requirements-test.txt
 # Jupyter refuses to run as root (containers, some CI) unless told it may.
 AS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
+# Both read jupyter_config/ (as Binder and the browser tests do): uploads up to 64 MB.
+JUPYTER_CONFIG := JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config"
+
 lab: $(VENV)/.class-env
-	$(BIN)/jupyter lab $(AS_ROOT) notebooks/00_start_here.ipynb
+	$(JUPYTER_CONFIG) $(BIN)/jupyter lab $(AS_ROOT) notebooks/00_start_here.ipynb
 
 app: $(VENV)/.class-env
-	$(BIN)/voila notebooks/06_explorer.ipynb
+	$(JUPYTER_CONFIG) $(BIN)/voila notebooks/06_explorer.ipynb
 
 # The browser tests (tests/test_browser.py) need Chromium: without it they skip, or fail when CI=true.
 test: $(VENV)/.test-env
