@@ -1,9 +1,27 @@
-"""Shared code for the SVD image-compression notebooks.
+"""Shared lesson code for the SVD image-compression notebooks.
+
+Each name, and the notebook that teaches it:
+
+==============================================================  ==========================
+name                                                            taught in
+==============================================================  ==========================
+SAMPLES, sample_image, sample_path                              00_start_here, 01
+load_greyscale, read_image, check_image, ImageError,            01_greyscale_loading
+MAX_PIXELS, MAX_DECODE_PIXELS
+to_unit, to_uint8, show_images                                  02_normalization
+svd, Decomposition, plot_spectrum, relative_error               03_svd
+check_rank, truncate, reconstruct, psnr, ssim,                  04_truncation
+cumulative_energy, rank_for_energy
+stored_values, stored_bytes, BYTES_PER_VALUE, break_even_rank,  05_size_comparison
+encode, encoded_size, save_svd, load_svd
+RankExplorer (04 and 06), RankCache, ERROR_GAIN, QUICK_RANKS    06_explorer
+==============================================================  ==========================
 
 The sections follow the order of the series: load, normalize, decompose,
-truncate and reconstruct, measure (quality and sizes), store, plot, widgets.
+truncate and reconstruct, measure (quality and sizes), store, plot.
 Every function takes and returns plain arrays (or the small ``Decomposition`` container),
-so each step can be checked on its own.
+so each step can be checked on its own. The rank explorer lives in the package
+``explorer/``; the names in its row above are looked up there on first use.
 
 >>> import helpers
 >>> img = helpers.sample_image("camera")      # uint8, 512 x 512
@@ -26,11 +44,10 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 __all__ = [
     "ImageError", "MAX_PIXELS", "MAX_DECODE_PIXELS", "SAMPLES",
-    "load_greyscale", "sample_path", "sample_image",
+    "read_image", "load_greyscale", "check_image", "sample_path", "sample_image",
     "to_unit", "to_uint8",
     "Decomposition", "compute_device", "svd", "randomized_svd", "check_rank", "truncate", "reconstruct",
     "psnr", "ssim", "relative_error", "cumulative_energy", "rank_for_energy",
@@ -79,7 +96,7 @@ _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif")
 
 
 class ImageError(ValueError):
-    """A file or upload that cannot be used as a greyscale image.
+    """A file, upload or array that cannot be used as a greyscale image.
 
     The message names the file and says what is wrong with it.
 
@@ -91,7 +108,26 @@ class ImageError(ValueError):
     """
 
 
-def load_greyscale(source, *, name=None, max_pixels=MAX_PIXELS):
+def check_image(img, *, label: str = "the image") -> np.ndarray:
+    """Return ``img`` as a NumPy array if it is a 2-D ``uint8`` image at least
+    2 pixels on each side; otherwise raise ``ImageError`` saying why.
+
+    >>> check_image(np.zeros((2, 3), np.uint8)).shape
+    (2, 3)
+    """
+    img = _numpy(img)
+    if img.dtype != np.uint8 or img.ndim != 2:
+        raise ImageError(f"{label}: expected a 2-D uint8 image (see load_greyscale), "
+                         f"got {img.dtype} with shape {img.shape}")
+    height, width = img.shape
+    if min(height, width) < _MIN_SIDE:
+        raise ImageError(f"{label}: the image is {width} x {height} pixels; SVD compression "
+                         f"needs at least {_MIN_SIDE} pixels in each direction")
+    return img
+
+
+def load_greyscale(source: str | os.PathLike | bytes, *, name: str | None = None,
+                   max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Load an image file or uploaded bytes as a ``uint8`` greyscale matrix.
 
     Colour becomes grey with the ITU-R BT.601 weights 0.299 R + 0.587 G +
@@ -131,7 +167,24 @@ def load_greyscale(source, *, name=None, max_pixels=MAX_PIXELS):
     >>> img.shape, img.dtype
     ((512, 512), dtype('uint8'))
     """
+    image, notice = read_image(source, name=name, max_pixels=max_pixels)
+    if notice:
+        print(notice)
+    return image
+
+
+def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
+               max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, str]:
+    """``load_greyscale`` without the printing: return ``(image, notice)``.
+
+    ``notice`` is what ``load_greyscale`` prints (several frames, transparent
+    pixels, downscaled to fit ``max_pixels``), or "" when there is nothing to say.
+
+    >>> read_image(sample_path("camera"))[1]
+    ''
+    """
     label, data = _read_source(source, name)
+    notices = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -161,32 +214,27 @@ def load_greyscale(source, *, name=None, max_pixels=MAX_PIXELS):
         try:
             image.load()
             image = ImageOps.exif_transpose(image)
-            grey = _to_grey(image, label)
+            grey = _to_grey(image, label, notices)
         except ImageError:
             raise
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
             raise ImageError(f"{label}: the file is truncated or damaged ({exc})") from None
 
     if frames > 1:
-        print(f"Notice: {label} has {frames} frames; using the first one.")
-    height, width = grey.shape
-    if min(height, width) < _MIN_SIDE:
-        raise ImageError(
-            f"{label}: the image is {width} x {height} pixels; SVD compression needs "
-            f"at least {_MIN_SIDE} pixels in each direction"
-        )
+        notices.append(f"Notice: {label} has {frames} frames; using the first one.")
+    height, width = check_image(grey, label=label).shape
     if width * height > max_pixels:
         scale = math.sqrt(max_pixels / (width * height))
         new_w, new_h = max(_MIN_SIDE, int(width * scale)), max(_MIN_SIDE, int(height * scale))
         grey = cv2.resize(grey, (new_w, new_h), interpolation=cv2.INTER_AREA)
     if grey.shape != (height, width) or grey.size < declared[0] * declared[1]:
-        print(
+        notices.append(
             f"Notice: {label} is {declared[0]} x {declared[1]} ({declared[0] * declared[1] / 1e6:.1f} "
             f"megapixels), over the {max_pixels / 1e6:.1f}-megapixel cap; downscaled to "
             f"{grey.shape[1]} x {grey.shape[0]}."
         )
     # Pillow's arrays are read-only; students expect to be able to edit pixels.
-    return np.array(grey, order="C", copy=True)
+    return np.array(grey, order="C", copy=True), "\n".join(notices)
 
 
 def _read_source(source, name):
@@ -203,7 +251,7 @@ def _read_source(source, name):
             raise ImageError(f"{label}: is a folder, not an image file")
         data = path.read_bytes()
     else:
-        raise TypeError(f"load_greyscale takes a path or bytes, not {type(source).__name__}")
+        raise TypeError(f"an image source is a path or bytes, not {type(source).__name__}")
     if not data:
         raise ImageError(f"{label}: the file is empty (0 bytes)")
     return label, data
@@ -219,7 +267,7 @@ def _describe_unreadable(data):
     return "not an image (PNG, JPEG, GIF, BMP, TIFF and WebP can be read)"
 
 
-def _to_grey(image, label):
+def _to_grey(image, label, notices):
     """Convert a decoded Pillow image of any mode to a uint8 greyscale array."""
     mode = image.mode
     if mode.startswith("I;16") or mode == "I":
@@ -233,7 +281,7 @@ def _to_grey(image, label):
     if has_alpha:
         rgba = image.convert("RGBA")
         if rgba.getchannel("A").getextrema()[0] < 255:
-            print(f"Notice: {label} has transparent pixels; they are shown on white.")
+            notices.append(f"Notice: {label} has transparent pixels; they are shown on white.")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
     if mode == "L":
@@ -246,7 +294,7 @@ def _to_grey(image, label):
     return np.asarray(image.convert("L"))
 
 
-def sample_path(name):
+def sample_path(name: str) -> Path:
     """Path of a sample image in ``media/``, whatever the working directory.
 
     >>> sample_path("camera").name
@@ -257,7 +305,7 @@ def sample_path(name):
     return MEDIA_DIR / SAMPLES[name]
 
 
-def sample_image(name):
+def sample_image(name: str) -> np.ndarray:
     """Load a sample image from ``media/`` as a uint8 greyscale matrix.
 
     >>> sample_image("camera").shape
@@ -271,7 +319,7 @@ def sample_image(name):
 # ---------------------------------------------------------------------------
 
 
-def to_unit(img):
+def to_unit(img: np.ndarray) -> np.ndarray:
     """Scale a ``uint8`` image to ``float32`` values in [0, 1] (divide by 255).
 
     >>> to_unit(np.array([[0, 255]], dtype=np.uint8))
@@ -283,7 +331,7 @@ def to_unit(img):
     return img.astype(np.float32) / np.float32(255)
 
 
-def to_uint8(x):
+def to_uint8(x: np.ndarray | torch.Tensor) -> np.ndarray:
     """Turn values in [0, 1] back into a ``uint8`` image: scale, round, clip.
 
     Reconstructions can overshoot the range a little; those values are clipped.
@@ -400,7 +448,7 @@ def randomized_svd(x, k, *, oversample=10, power_iters=2, seed=0):
 # ---------------------------------------------------------------------------
 
 
-def check_rank(k, max_rank):
+def check_rank(k: int, max_rank: int) -> int:
     """Return ``k`` as an int if 1 <= k <= max_rank, else raise ``ValueError``.
 
     >>> check_rank(10, 512)
@@ -414,7 +462,7 @@ def check_rank(k, max_rank):
     return int(k)
 
 
-def truncate(decomposition, k):
+def truncate(decomposition: Decomposition, k: int) -> Decomposition:
     """Keep the k largest singular values: the first k columns of U, the first
     k values of S and the first k rows of Vh.
 
@@ -426,7 +474,7 @@ def truncate(decomposition, k):
     return Decomposition(U[:, :k], S[:k], Vh[:k, :])
 
 
-def reconstruct(decomposition, k):
+def reconstruct(decomposition: Decomposition, k: int) -> np.ndarray:
     """Rank-k approximation A_k = U_k @ diag(S_k) @ Vh_k, as a NumPy array.
 
     Values are not clipped: use ``to_uint8`` to make a displayable image.
@@ -444,12 +492,15 @@ def reconstruct(decomposition, k):
 # ---------------------------------------------------------------------------
 
 
-def _unit_float(img):
-    img = _numpy(img)
-    return to_unit(img) if img.dtype == np.uint8 else img.astype(np.float32, copy=False)
+def _unit_pair(original, approx):
+    """Both images as floats on the [0, 1] scale (uint8 is divided by 255); same shape or ValueError."""
+    a, b = (_numpy(x) for x in (original, approx))
+    if a.shape != b.shape:
+        raise ValueError(f"the two images differ in shape: {a.shape} and {b.shape}")
+    return tuple(to_unit(x) if x.dtype == np.uint8 else x.astype(np.float32, copy=False) for x in (a, b))
 
 
-def psnr(original, approx):
+def psnr(original: np.ndarray, approx: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB (scikit-image), on the [0, 1] scale.
 
     uint8 images are scaled by 1/255 first, so either kind can be passed.
@@ -459,44 +510,55 @@ def psnr(original, approx):
     >>> round(psnr(img, to_uint8(reconstruct(svd(to_unit(img)), 50))), 1) > 25
     True
     """
-    a, b = _unit_float(original), _unit_float(approx)
+    from skimage.metrics import peak_signal_noise_ratio  # imported when first used: it is slow
+
+    a, b = _unit_pair(original, approx)
     with np.errstate(divide="ignore"):
         return float(peak_signal_noise_ratio(a, b, data_range=1.0))
 
 
-def ssim(original, approx):
+def ssim(original: np.ndarray, approx: np.ndarray) -> float:
     """Structural similarity (scikit-image), 1.0 for identical images.
 
     >>> img = sample_image("camera")
     >>> ssim(img, img)
     1.0
     """
-    a, b = _unit_float(original), _unit_float(approx)
+    from skimage.metrics import structural_similarity
+
+    a, b = _unit_pair(original, approx)
     return float(structural_similarity(a, b, data_range=1.0))
 
 
-def relative_error(original, approx):
+def relative_error(original: np.ndarray, approx: np.ndarray) -> float:
     """Relative Frobenius error ||A - A_k||_F / ||A||_F.
+
+    An all-black ``original`` gives 0.0 if ``approx`` is black too, else ``inf``.
 
     >>> relative_error(np.ones((2, 2)), np.zeros((2, 2)))
     1.0
     """
-    a = _unit_float(original).astype(np.float64)
-    b = _unit_float(approx).astype(np.float64)
-    return float(np.linalg.norm(a - b) / np.linalg.norm(a))
+    a, b = (x.astype(np.float64) for x in _unit_pair(original, approx))
+    norm, error = np.linalg.norm(a), np.linalg.norm(a - b)
+    if norm == 0:
+        return 0.0 if error == 0 else math.inf
+    return float(error / norm)
 
 
-def cumulative_energy(singular_values):
+def cumulative_energy(singular_values: np.ndarray | torch.Tensor) -> np.ndarray:
     """Fraction of the energy sum(sigma^2) kept by the first k values, for each k.
+
+    All zeros (an all-black image) keep everything there is: all ones.
 
     >>> cumulative_energy([2.0, 1.0])
     array([0.8, 1. ])
     """
     s2 = _numpy(singular_values).astype(np.float64) ** 2
-    return np.cumsum(s2) / s2.sum()
+    total = s2.sum()
+    return np.cumsum(s2) / total if total > 0 else np.ones_like(s2)
 
 
-def rank_for_energy(singular_values, fraction):
+def rank_for_energy(singular_values: np.ndarray | torch.Tensor, fraction: float) -> int:
     """Smallest rank k whose first k singular values hold ``fraction`` of the energy.
 
     >>> rank_for_energy([2.0, 1.0], 0.8)
@@ -518,7 +580,7 @@ def rank_for_energy(singular_values, fraction):
 BYTES_PER_VALUE = {"float64": 8, "float32": 4, "float16": 2, "uint8": 1}
 
 
-def stored_values(m, n, k):
+def stored_values(m: int, n: int, k: int) -> int:
     """Numbers a rank-k SVD stores for an m x n image: k(m + n + 1).
 
     k columns of U (k*m), k singular values (k) and k rows of Vh (k*n).
@@ -530,7 +592,7 @@ def stored_values(m, n, k):
     return k * (m + n + 1)
 
 
-def stored_bytes(m, n, k, dtype="float32"):
+def stored_bytes(m: int, n: int, k: int, dtype: str = "float32") -> int:
     """Bytes for the k(m + n + 1) stored numbers in ``dtype``.
 
     ``dtype`` is one of ``BYTES_PER_VALUE``: float64, float32, float16, or
@@ -544,7 +606,7 @@ def stored_bytes(m, n, k, dtype="float32"):
     return stored_values(m, n, k) * BYTES_PER_VALUE[dtype]
 
 
-def break_even_rank(m, n, bytes_per_value=1):
+def break_even_rank(m: int, n: int, bytes_per_value: float = 1) -> float:
     """Rank at which the factors take as many bytes as the uint8 image itself.
 
     k* = m*n / ((m + n + 1) * bytes_per_value). Below k* the factors are
@@ -563,7 +625,7 @@ _CODEC_PARAMS = {
 }
 
 
-def encode(img, fmt, quality=None):
+def encode(img: np.ndarray, fmt: str, quality: int | None = None) -> bytes:
     """Encode a uint8 image in memory as PNG, JPEG or WebP with OpenCV.
 
     ``quality`` is the JPEG/WebP quality (1-100, default 95) or the PNG
@@ -584,7 +646,7 @@ def encode(img, fmt, quality=None):
     return buf.tobytes()
 
 
-def encoded_size(img, fmt, quality=None):
+def encoded_size(img: np.ndarray, fmt: str, quality: int | None = None) -> int:
     """Size in bytes of ``img`` encoded as PNG, JPEG or WebP (see ``encode``).
 
     >>> encoded_size(sample_image("camera"), "jpeg", 50) < 512 * 512
@@ -605,7 +667,7 @@ def _quantize(x, axis):
     return np.rint(x / scale).astype(np.int8), scale.astype(np.float32)
 
 
-def save_svd(file, decomposition, k):
+def save_svd(file: str | os.PathLike | io.IOBase, decomposition: Decomposition, k: int) -> int:
     """Save the rank-k factors, quantized to 8 bits and compressed, as ``.npz``.
 
     Each column of U and each row of Vh is scaled to [-127, 127] and stored as
@@ -630,7 +692,7 @@ def save_svd(file, decomposition, k):
     return file.tell() - start
 
 
-def load_svd(file):
+def load_svd(file: str | os.PathLike | io.IOBase) -> Decomposition:
     """Load factors written by ``save_svd`` as a ``Decomposition`` (float32 tensors).
 
     >>> buf = io.BytesIO(); _ = save_svd(buf, svd(np.eye(4, dtype=np.float32)), 2)
@@ -649,7 +711,8 @@ def load_svd(file):
 # ---------------------------------------------------------------------------
 
 
-def show_images(images, titles=None, ncols=None, width=10.0):
+def show_images(images: list, titles: list[str] | None = None, *, ncols: int | None = None,
+                width: float = 10.0):
     """Show greyscale images side by side at their true aspect ratio.
 
     uint8 images use the 0-255 scale and floats the 0-1 scale, so that every
@@ -679,7 +742,7 @@ def show_images(images, titles=None, ncols=None, width=10.0):
     return fig
 
 
-def plot_spectrum(singular_values, k=None, ax=None):
+def plot_spectrum(singular_values: np.ndarray | torch.Tensor, k: int | None = None, *, ax=None):
     """Plot singular values against their index on a log axis, with a marker at k.
 
     >>> ax = plot_spectrum(svd(to_unit(sample_image("camera"))).S, k=50)
@@ -687,6 +750,8 @@ def plot_spectrum(singular_values, k=None, ax=None):
     import matplotlib.pyplot as plt
 
     s = _numpy(singular_values)
+    if k is not None:
+        k = check_rank(k, len(s))
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.2))
     ax.semilogy(np.arange(1, len(s) + 1), s, lw=1.2)

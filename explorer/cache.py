@@ -8,15 +8,7 @@ import time
 import numpy as np
 import torch
 
-from helpers import (
-    _MIN_SIDE,
-    Decomposition,
-    _numpy,
-    check_rank,
-    cumulative_energy,
-    svd,
-    to_unit,
-)
+from helpers import Decomposition, check_image, check_rank, cumulative_energy, svd, to_unit
 
 #: Memory the explorer may spend on cached partial sums A_c (see ``RankCache``).
 CHECKPOINT_BUDGET = 256 * 2**20
@@ -31,10 +23,15 @@ EXPLORER_THREADS = 1
 _now = time.perf_counter
 
 
-class _torch_threads:
-    """Run a block with ``n`` PyTorch threads, then restore the previous number."""
+class torch_threads:
+    """Run a block with ``n`` PyTorch threads, then restore the previous number.
 
-    def __init__(self, n=EXPLORER_THREADS):
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    """
+
+    def __init__(self, n: int = EXPLORER_THREADS):
         self.n = n
 
     def __enter__(self):
@@ -47,10 +44,12 @@ class _torch_threads:
             torch.set_num_threads(self.before)
 
 
-def _checkpoint_spacing(m, n, r, budget=CHECKPOINT_BUDGET):
-    """Ranks between cached partial sums: at least 32, more when memory is short.
+def checkpoint_spacing(m: int, n: int, r: int, *, budget: int = CHECKPOINT_BUDGET) -> int:
+    """Ranks between cached partial sums of an m x n image of rank r: at least
+    32, more when the float32 sums would not fit ``budget`` bytes.
 
-    1000 x 1000 gives 32 (32 sums, 128 MB); 2048 x 2048 gives 128 (16 sums, 256 MB).
+    >>> checkpoint_spacing(1000, 1000, 1000), checkpoint_spacing(2048, 2048, 2048)
+    (32, 128)
     """
     most = max(1, budget // (4 * m * n))  # float32 partial sums that fit the budget
     return max(32, math.ceil(r / most))
@@ -73,14 +72,9 @@ class RankCache:
     True
     """
 
-    def __init__(self, img, budget=CHECKPOINT_BUDGET, spacing=None):
-        img = _numpy(img)
-        if img.dtype != np.uint8 or img.ndim != 2:
-            raise ValueError(f"RankCache expects a 2-D uint8 image, got {img.dtype} with shape {img.shape}")
-        if min(img.shape) < _MIN_SIDE:
-            raise ValueError(f"the image is {img.shape[1]} x {img.shape[0]} pixels; SVD compression "
-                             f"needs at least {_MIN_SIDE} pixels in each direction")
-        with _torch_threads():
+    def __init__(self, img: np.ndarray, *, budget: int = CHECKPOINT_BUDGET, spacing: int | None = None):
+        img = check_image(img, label="RankCache")
+        with torch_threads():
             self._build(img, budget, spacing)
 
     def _build(self, img, budget, spacing):
@@ -93,7 +87,7 @@ class RankCache:
         self.svd_seconds = _now() - start
         self._US = (U * S).contiguous()  # column i is sigma_i u_i
         self._Vh = Vh.contiguous()
-        self.spacing = int(spacing) if spacing else _checkpoint_spacing(m, n, r, budget)
+        self.spacing = int(spacing) if spacing else checkpoint_spacing(m, n, r, budget=budget)
         ranks = [*range(self.spacing, r, self.spacing), r]
         self._checkpoints = {}
         total, previous = torch.zeros(m, n), 0
@@ -105,18 +99,17 @@ class RankCache:
         self._out = torch.empty(m, n)
         s2 = S.double().numpy() ** 2
         self._total = float(s2.sum())
-        # energy[k - 1]: fraction kept by rank k (an all-black image has none to lose)
-        self.energy = cumulative_energy(S) if self._total > 0 else np.ones(r)
+        self.energy = cumulative_energy(S)  # energy[k - 1]: the fraction kept by rank k
         self._tail = np.append(np.cumsum(s2[::-1])[::-1], 0.0)  # _tail[k] = sum of sigma_i^2, i > k
         self.seconds = _now() - start
 
     @property
-    def checkpoint_ranks(self):
+    def checkpoint_ranks(self) -> list[int]:
         """The ranks c whose partial sums A_c are cached."""
         return [int(c) for c in self._checkpoint_ranks[1:]]
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         """Bytes held: image, factors, partial sums, work buffer and sums of sigma^2."""
         tensors = [self._US, self._Vh, self.decomposition.U, self.decomposition.S, self._out,
                    *self._checkpoints.values()]
@@ -130,7 +123,7 @@ class RankCache:
         if c == k:
             return self._checkpoints[c]
         out = self._out
-        with _torch_threads():
+        with torch_threads():
             if c == 0:
                 torch.mm(self._US[:, :k], self._Vh[:k], out=out)
             elif k > c:  # A_k = A_c + layers c+1 .. k
@@ -139,13 +132,14 @@ class RankCache:
                 torch.addmm(self._checkpoints[c], self._US[:, k:c], self._Vh[k:c], alpha=-1, out=out)
         return out
 
-    def reconstruction(self, k):
+    def reconstruction(self, k: int) -> np.ndarray:
         """Rank-k approximation as a new float32 NumPy array (like ``reconstruct``)."""
         return self._approx(k).numpy().copy()
 
-    def picture(self, k):
-        """The displayable rank-k picture, ``to_uint8(A_k)``, as a new uint8 array."""
-        return self._to_picture(self._approx(k), np.empty(self.shape, np.uint8))
+    def picture(self, k: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """The displayable rank-k picture, ``to_uint8(A_k)``: a new uint8 array, or
+        written into ``out`` (a uint8 array of the image's shape) and returned."""
+        return self._to_picture(self._approx(k), np.empty(self.shape, np.uint8) if out is None else out)
 
     def _to_picture(self, approx, out):
         """to_uint8(approx) written into ``out``, with no large temporaries (they cost
@@ -157,7 +151,7 @@ class RankCache:
         np.copyto(out, scaled, casting="unsafe")
         return out
 
-    def relative_error(self, k):
+    def relative_error(self, k: int) -> float:
         """||A - A_k||_F / ||A||_F from the tail energy: sqrt(sum of sigma_i^2 for i > k / total)."""
         k = check_rank(k, self.max_rank)
         return math.sqrt(self._tail[k] / self._total) if self._total > 0 else 0.0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
 import gc
 import html
-import io
+import logging
 import math
 import operator
 
@@ -15,21 +16,25 @@ import cv2
 import numpy as np
 
 from explorer.cache import RankCache, _now
-from explorer.render import _fmt_seconds, _preview_png, _readouts_html, _SpectrumPanel
+from explorer.picture import Picture
+from explorer.render import _fmt_seconds, _readouts_html, _SpectrumPanel
+from explorer.upload import Upload
 from helpers import (
     BYTES_PER_VALUE,
     MAX_PIXELS,
     SAMPLES,
     ImageError,
-    _numpy,
     break_even_rank,
+    check_image,
     check_rank,
-    load_greyscale,
-    sample_image,
+    read_image,
+    sample_path,
     ssim,
     stored_bytes,
     stored_values,
 )
+
+_log = logging.getLogger(__name__)
 
 #: Ranks of the explorer's quick buttons: the ranks the original project showed.
 QUICK_RANKS = (500, 250, 100, 50, 25, 10)
@@ -40,16 +45,11 @@ QUICK_RANKS = (500, 250, 100, 50, 25, 10)
 #: image fades as k grows.
 ERROR_GAIN = 4
 
+#: What white means in the error view: off by this many grey levels or more.
+_ERROR_WHITE = math.ceil(255 / ERROR_GAIN)
+
 #: Seconds the slider must rest before the explorer computes SSIM (slow on big images).
 SETTLE_SECONDS = 0.3
-
-
-def _capture_notices(load, *args, **kwargs):
-    """Call a loader and return (result, what it printed), e.g. a downscale notice."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        result = load(*args, **kwargs)
-    return result, printed.getvalue().strip()
 
 
 class RankExplorer:
@@ -94,7 +94,8 @@ class RankExplorer:
 
     VIEWS = (("reconstruction", "reconstruction"), (f"error ×{ERROR_GAIN}", "error"), ("original", "original"))
 
-    def __init__(self, image=None, sample="camera", rank=50, sources=True):
+    def __init__(self, image: np.ndarray | None = None, *, sample: str = "camera", rank: int = 50,
+                 sources: bool = True):
         import ipywidgets as widgets
 
         self.sources = sources
@@ -113,10 +114,10 @@ class RankExplorer:
         if image is not None:
             img, label, notice = self._fit(image), "your image", ""
         else:
-            (img, notice), label = _capture_notices(sample_image, sample), sample
+            (img, notice), label = read_image(sample_path(sample)), sample
         cache = RankCache(img)
         r = cache.max_rank
-        rank = min(max(int(rank), 1), r)
+        rank = _clamp_rank(rank, r)
 
         full = widgets.Layout
         self.slider = widgets.IntSlider(
@@ -132,13 +133,11 @@ class RankExplorer:
         self.view = widgets.ToggleButtons(
             options=self.VIEWS, value="reconstruction", style={"button_width": "128px"},
             tooltips=["the rank-k approximation A_k",
-                      f"|A - A_k| x {ERROR_GAIN}: black = exact, white = off by 64+ grey levels",
+                      f"|A - A_k| x {ERROR_GAIN}: black = exact, white = off by {_ERROR_WHITE}+ grey levels",
                       "the image you started from"],
         )
-        # width 100% and height auto keep the aspect ratio; object-fit contain keeps it
-        # too when max-height caps a tall picture.
-        self.picture = widgets.Image(
-            format="png", layout=full(width="100%", height="auto", max_height="80vh", object_fit="contain"))
+        # Raw pixels painted into a canvas, fitted to its room in the kernel (explorer/picture.py).
+        self.picture = Picture()
         self.caption = widgets.HTML()
         self.spectrum = widgets.Image(
             format="png", layout=full(width="100%", height="auto", object_fit="contain"))
@@ -151,9 +150,9 @@ class RankExplorer:
                 options=list(SAMPLES), value=sample if image is None else None, description="sample",
                 layout=full(width="220px"),
             )
-            self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload image")
+            # Sent in acknowledged pieces, up to 64 MB, never dropped silently (explorer/upload.py).
+            self.upload = Upload(on_file=self._on_upload)
             self.sample_picker.observe(self._on_sample, "value")
-            self.upload.observe(self._on_upload, "value")
             rows.append(widgets.HBox([self.sample_picker, self.upload],
                                      layout=full(flex_flow="row wrap", align_items="center")))
         else:
@@ -189,6 +188,8 @@ class RankExplorer:
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)  # short and stable (the box's repr lists every child)
+        # The picture as PNG: what GitHub and other viewers without widgets show.
+        bundle["image/png"] = base64.b64encode(self.picture.png()).decode("ascii")
         return bundle
 
     def close(self):
@@ -209,28 +210,22 @@ class RankExplorer:
         """The rank on the slider."""
         return self.slider.value
 
-    def set_rank(self, k):
-        """Move the slider to rank k, clamped to 1..min(m, n), as a user would.
-
-        Outside a running event loop the picture is drawn at once; in a kernel
-        the move is queued like a slider drag (see ``flush``). A value that is
-        not a whole number is refused with a message in the status line.
-        Returns the rank on the slider.
+    def set_rank(self, k: int) -> int:
+        """Move the slider to rank k, clamped to 1..min(m, n), and draw it at once,
+        readouts included (only slider drags from the browser are coalesced).
+        A value that is not a whole number is refused with a message in the
+        status line. Returns the rank on the slider.
         """
         try:
             k = _whole_number(k)
         except TypeError:
             self._set_status(f"rank must be a whole number, got {k!r}", error=True)
             return self.slider.value
-        self.slider.value = min(max(k, 1), self.cache.max_rank)
-        return self.slider.value
+        self._requested = k = _clamp_rank(k, self.cache.max_rank)  # a queued drag is now stale
+        self.render(k)
+        return k
 
-    def flush(self):
-        """Draw a pending slider move now (tests and benchmarks)."""
-        if self._pending:
-            self._flush()
-
-    def render(self, k=None, *, settle=True):
+    def render(self, k: int | None = None, *, settle: bool = True) -> None:
         """Draw rank k now (default: the slider's rank) and update the readouts.
 
         ``settle=False`` skips SSIM (left as None), as during a drag.
@@ -243,14 +238,14 @@ class RankExplorer:
         if settle:
             self._settle()
 
-    def readouts_for(self, k):
+    def readouts_for(self, k: int) -> dict:
         """The readouts for rank k, SSIM included, without touching the display."""
         recon = self.cache.picture(k)
         readouts = self._readouts(k, recon)
         readouts["ssim"] = ssim(self.cache.image, recon)
         return readouts
 
-    def images(self, k):
+    def images(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(reconstruction, error view) at rank k as uint8 arrays, as the explorer shows them."""
         recon = self.cache.picture(k)
         return recon, self._error_view(recon)
@@ -273,10 +268,7 @@ class RankExplorer:
 
     @staticmethod
     def _fit(image):
-        img = _numpy(image)
-        if img.dtype != np.uint8 or img.ndim != 2:
-            raise ValueError(f"RankExplorer expects a 2-D uint8 image (see load_greyscale), "
-                             f"got {img.dtype} with shape {img.shape}")
+        img = check_image(image, label="RankExplorer")
         if img.size > MAX_PIXELS:
             raise ValueError(f"the image has {img.size / 1e6:.1f} megapixels, over the "
                              f"{MAX_PIXELS / 1e6:.1f}-megapixel cap; load it with load_greyscale to downscale")
@@ -290,11 +282,10 @@ class RankExplorer:
         r = cache.max_rank
         self._panel = _SpectrumPanel(cache.decomposition.S, cache.energy)
         self._recon_buffer = np.empty(cache.shape, np.uint8)  # the picture on screen, reused
-        self._original_png = _preview_png(cache.image)
         with self._quietly():
             self.rank_box.max = r  # the box first: the link would clamp the slider back
             self.slider.max = r
-            self.slider.value = min(self.slider.value, r)
+            self.slider.value = _clamp_rank(self.slider.value, r)
         self.quick.children = [self._quick_button(k) for k in QUICK_RANKS if k <= r]
         self._shown = None
         self._pending, self._requested = False, None  # a move still queued for the old image is void
@@ -348,26 +339,25 @@ class RankExplorer:
         k = self._requested
         if k is None or self.cache is None:
             return
-        k = min(max(k, 1), self.cache.max_rank)
+        k = _clamp_rank(k, self.cache.max_rank)
         try:
             if k != self._shown:
                 self._draw(k)
             self._schedule_settle()
-        except Exception as err:  # keep the widget alive; say what happened
+        except Exception as err:  # keep the widget alive; say what happened, and log the traceback
+            _log.exception("RankExplorer could not draw rank %s", k)
             self._set_status(f"could not draw rank {k}: {type(err).__name__}: {err}", error=True)
 
     def _draw(self, k):
         """Picture, spectrum marker and cheap readouts for rank k (no SSIM)."""
         t0 = _now()
-        approx = self.cache._approx(k)
-        t1 = _now()
-        recon = self.cache._to_picture(approx, self._recon_buffer)  # = to_uint8(A_k)
+        recon = self.cache.picture(k, out=self._recon_buffer)  # = to_uint8(A_k)
         t2 = _now()
         self._recon, self._shown = recon, k
         self._cancel_settle()
         self.readouts = self._readouts(k, recon)
         t3 = _now()
-        self.picture.value = self._picture_png()
+        self.picture.show(self._picture(), rank=k)
         t4 = _now()
         self.spectrum.value = self._panel.draw(k)
         t5 = _now()
@@ -376,7 +366,7 @@ class RankExplorer:
         t6 = _now()
         self.renders += 1
         self.timings = {name: 1000 * dt for name, dt in [
-            ("reconstruct", t1 - t0), ("to_uint8", t2 - t1), ("readouts", t3 - t2 + t6 - t5),
+            ("A_k as uint8", t2 - t0), ("readouts", t3 - t2 + t6 - t5),
             ("picture", t4 - t3), ("spectrum", t5 - t4), ("total", t6 - t0)]}
 
     def _readouts(self, k, recon):
@@ -401,26 +391,26 @@ class RankExplorer:
     def _error_view(self, recon):
         return cv2.convertScaleAbs(cv2.absdiff(self.cache.image, recon), alpha=ERROR_GAIN)
 
-    def _picture_png(self):
+    def _picture(self):
         view = self.view.value
         if view == "original":
-            return self._original_png
+            return self.cache.image
         if view == "error":
-            return _preview_png(self._error_view(self._recon))
-        return _preview_png(self._recon)
+            return self._error_view(self._recon)
+        return self._recon
 
     def _caption(self):
         k = self._shown
         return {
-            "reconstruction": f"rank-{k} approximation A<sub>k</sub> (lossless PNG of to_uint8(A<sub>k</sub>))",
+            "reconstruction": f"rank-{k} approximation A<sub>k</sub> (to_uint8(A<sub>k</sub>), pixel for pixel)",
             "error": f"error |A − A<sub>k</sub>| at rank {k}, ×{ERROR_GAIN}: black = exact, "
-                     f"white = off by {math.ceil(255 / ERROR_GAIN)}+ grey levels",
+                     f"white = off by {_ERROR_WHITE}+ grey levels",
             "original": "the original image A",
         }[self.view.value]
 
     def _redraw_picture(self):
         if self._recon is not None:
-            self.picture.value = self._picture_png()
+            self.picture.show(self._picture(), rank=self._shown)
             self.caption.value = self._caption()
 
     def _cancel_settle(self):
@@ -444,33 +434,37 @@ class RankExplorer:
         try:
             self.readouts["ssim"] = ssim(self.cache.image, self._recon)
             self.table.value = _readouts_html(self.readouts)
-        except Exception as err:  # pragma: no cover - keep the widget alive
+        except Exception as err:  # keep the widget alive; say what happened, and log the traceback
+            _log.exception("RankExplorer could not compute SSIM")
             self._set_status(f"SSIM failed: {type(err).__name__}: {err}", error=True)
 
     def _on_sample(self, change):
         if self._quiet or change.new is None:
             return
-        self._load(sample_image, change.new, label=change.new)
+        self._load(sample_path(change.new), label=change.new)
 
-    def _on_upload(self, change):
-        if self._quiet or not change.new:
-            return
-        entry = change.new[-1]
-        name = str(entry.get("name") or "the uploaded file")
-        self._load(load_greyscale, bytes(entry["content"]), name=name, label=name)
-        with self._quietly():
-            self.upload.value = ()  # so that the same file can be uploaded again
+    def _on_upload(self, name, data):
+        """The upload control's callback: show the file, or raise why it cannot be shown."""
+        if not self._load(data, name=name, label=name, upload=True):
+            raise ValueError(self._load_error)
+        m, n = self.cache.shape
+        return f"{name}: {n} × {m} pixels, shown"
 
-    def _load(self, loader, *args, label, **kwargs):
+    def _load(self, source, *, label, name=None, upload=False):
         """Load a new image; on failure say why and keep the current one."""
-        def failed(err):  # ImageError messages name the file already
-            text = str(err) if isinstance(err, ImageError) else f"{type(err).__name__}: {err}"
+        def failed(err):  # ImageError messages name the file already; anything else is logged
+            if isinstance(err, ImageError):
+                text = str(err)
+            else:
+                _log.error("RankExplorer could not load %s", label, exc_info=err)
+                text = f"{type(err).__name__}: {err}"
             self._set_status(text, error=True)
+            self._load_error = text
             return False
 
         self._set_status(f"loading {label}…")
         try:
-            img, notice = _capture_notices(loader, *args, **kwargs)
+            img, notice = read_image(source, name=name)
         except Exception as err:  # a bad file: say why, keep the current image
             return failed(err)
         self._set_status(f"computing the SVD of {label} ({img.shape[1]} × {img.shape[0]} pixels)…")
@@ -482,7 +476,7 @@ class RankExplorer:
         except Exception as err:  # e.g. MemoryError
             self.cache = RankCache(previous)
             return failed(err)
-        if loader is load_greyscale and self.sample_picker is not None:
+        if upload and self.sample_picker is not None:
             with self._quietly():
                 self.sample_picker.value = None  # an upload is on screen, not a sample
         self._install(cache, label, notice)
@@ -504,6 +498,11 @@ def _release_memory():
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
         pass
+
+
+def _clamp_rank(k, max_rank):
+    """The nearest valid rank to the whole number k: 1..max_rank."""
+    return min(max(int(k), 1), max_rank)
 
 
 def _whole_number(value):

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpers
-from explorer.cache import _checkpoint_spacing
+from explorer.cache import checkpoint_spacing
 
 
 def photo(height, width, seed=0):
@@ -552,11 +552,11 @@ def test_the_explorer_restores_torchs_thread_count():
 
 
 def test_checkpoint_spacing_fits_the_memory_budget():
-    assert _checkpoint_spacing(1000, 1000, 1000) == 32
-    assert _checkpoint_spacing(2048, 2048, 2048) == 128
+    assert checkpoint_spacing(1000, 1000, 1000) == 32
+    assert checkpoint_spacing(2048, 2048, 2048) == 128
     for m, n in [(512, 512), (1000, 1000), (2048, 2048), (1448, 2896)]:
         r = min(m, n)
-        spacing = _checkpoint_spacing(m, n, r)
+        spacing = checkpoint_spacing(m, n, r)
         assert len(range(spacing, r, spacing)) * 4 * m * n <= helpers.CHECKPOINT_BUDGET
 
 
