@@ -91,8 +91,17 @@ class Picture(anywidget.AnyWidget):
         size = (max(1, round(n * scale)), max(1, round(m * scale)))
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA), True
 
+    @property
+    def value(self):
+        """The whole picture as lossless PNG bytes (like ``ipywidgets.Image.value``).
+
+        Encoded when asked for, never on a slider move: it is the static copy that
+        GitHub and nbviewer show, and what tests decode.
+        """
+        return self.png()
+
     def png(self):
-        """The whole picture as lossless PNG bytes: the static copy for GitHub and nbviewer."""
+        """The whole picture as lossless PNG bytes (see ``value``)."""
         image = self._image
         if image.ndim == 3:
             image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)

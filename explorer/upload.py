@@ -81,15 +81,41 @@ class Upload(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.on_file = on_file
         self.received = []  # (name, size) of every complete file, oldest first
+        self.messages = []  # every message sent to the browser (a few per upload), oldest first
         self._incoming = None
         self.on_msg(self._on_message)
 
     def say(self, text, *, error=False, final=False):
         """Show ``text`` on the control's status line (for the upload in progress, if any)."""
         upload_id = self._incoming["id"] if self._incoming else self._last_id
-        self.send({"kind": "status", "id": upload_id, "text": text, "error": error, "final": final})
+        self._tell({"kind": "status", "id": upload_id, "text": text, "error": error, "final": final})
 
     _last_id = None
+
+    def receive(self, name, data):
+        """Take a file as the browser sends it: a start message, then acknowledged pieces.
+
+        What happens when a student picks a file, without a browser (tests, or a
+        file on the kernel's disk). Returns the messages the kernel sent back.
+
+        >>> upload = Upload(on_file=lambda name, data: f"{name}: {len(data)} bytes")
+        >>> upload.receive("a.bin", b"abc")[-1]["text"]
+        'a.bin: 3 bytes'
+        """
+        first = len(self.messages)
+        chunks = -(-len(data) // self.chunk_bytes)
+        upload_id = f"receive-{len(self.received)}"
+        self._handle_custom_msg(  # what ipywidgets does with a message from the browser
+            {"kind": "start", "id": upload_id, "name": name, "size": len(data), "chunks": chunks}, [])
+        for index in range(chunks):
+            piece = memoryview(data)[index * self.chunk_bytes:(index + 1) * self.chunk_bytes]
+            self._handle_custom_msg({"kind": "chunk", "id": upload_id, "index": index}, [piece])
+        return self.messages[first:]
+
+    def _tell(self, content):
+        """Send a message to the browser, and keep it in ``messages``."""
+        self.messages.append(content)
+        self.send(content)
 
     def _on_message(self, _widget, content, buffers):
         kind = content.get("kind")
@@ -127,7 +153,7 @@ class Upload(anywidget.AnyWidget):
             return
         upload["data"][start:start + len(piece)] = piece
         upload["arrived"].add(index)
-        self.send({"kind": "ack", "id": upload["id"], "index": index})
+        self._tell({"kind": "ack", "id": upload["id"], "index": index})
         if len(upload["arrived"]) == upload["chunks"]:
             self._deliver()
 

@@ -107,12 +107,11 @@ def test_picture_refuses_what_it_cannot_paint(bad):
 
 
 class Browser:
-    """Plays the browser's side of the upload protocol against an Upload widget."""
+    """Plays the browser's side of the upload protocol (explorer/upload.js) against an Upload."""
 
     def __init__(self, upload):
         self.upload = upload
-        self.received = []  # messages the kernel sent
-        upload.send = lambda content, buffers=None: self.received.append(content)
+        self.received = upload.messages  # what the kernel sent back
 
     def message(self, content, buffers=None):
         # What ipywidgets does with a custom message from the browser: call the on_msg handlers.
@@ -143,6 +142,16 @@ def test_upload_assembles_the_pieces_in_any_order():
     assert statuses[-1] == {"kind": "status", "id": "u1", "text": "photo.jpg: shown", "error": False,
                             "final": True}
     assert upload.received == [("photo.jpg", len(data))]
+
+
+def test_receive_takes_a_file_as_the_browser_sends_it():
+    got = []
+    upload = Upload(on_file=lambda name, data: got.append(data) or "ok")
+    data = bytes(range(256)) * (CHUNK_BYTES // 128)  # two pieces
+    messages = upload.receive("two.png", data)
+    assert got == [data]
+    assert [m["kind"] for m in messages] == ["ack", "ack", "status", "status"]
+    assert messages[-1]["text"] == "ok" and messages[-1]["final"]
 
 
 def test_upload_shows_the_loaders_error():
