@@ -79,3 +79,52 @@ def check_power_iters(answer, A, *, k, within=0.01):
     print(f"✓ power_iters={answer} is the smallest that brings the rank-{k} error within {within:.0%} "
           f"of the optimum ({excess(answer):.2%} above it).")
     return True
+
+
+# --- 07 colour ----------------------------------------------------------------------
+
+def check_colour_break_even(answer, m, n):
+    """Exercise (07): the break-even ranks (per-channel k, stacked k) of an m x n colour
+    picture: where the stored values, one byte each, equal its 3·m·n bytes of pixels."""
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        print("Set `answer` to a pair: (per-channel break-even rank, stacked break-even rank).")
+        return False
+    per_channel, stacked = m * n / (m + n + 1), 3 * m * n / (m + 3 * n + 1)
+    names = ("per-channel", "stacked")
+    for name, got, want, values in zip(names, answer, (per_channel, stacked),
+                                       ("3k(m + n + 1)", "k(m + 3n + 1)"), strict=True):
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            print(f"The {name} rank should be a number, got {got!r}.")
+            return False
+        if not abs(got - want) <= 1e-6 * want:  # exact formulas; allow float round-off only
+            print(f"The {name} rank is off. Set the stored values {values} equal to the 3·m·n bytes "
+                  "of pixels and solve for k (do not round).")
+            return False
+    print(f"✓ per-channel breaks even at k = {per_channel:.1f} and stacked at k = {stacked:.1f}; "
+          f"stacked allows {stacked / per_channel:.2f} times the rank.")
+    return True
+
+
+def _split_psnr(decompositions, rgb, total, chroma):
+    ranks = (total - 2 * chroma, chroma, chroma)
+    return helpers.psnr(rgb, helpers.colour_reconstruct(decompositions, ranks, "ycbcr"))
+
+
+def check_best_split(answer, rgb, total):
+    """Exercise (07): the chroma rank c (luma rank total - 2c) with the highest PSNR on RGB."""
+    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)) or not 1 <= answer <= total // 3:
+        print(f"Set `answer` to the chroma rank c, a whole number from 1 to {total // 3} "
+              "(the luma rank is then total - 2c).")
+        return False
+    decompositions = helpers.colour_svd(rgb, "ycbcr")
+    scores = {c: _split_psnr(decompositions, rgb, total, c) for c in range(1, total // 3 + 1)}
+    best = max(scores, key=scores.get)
+    if scores[answer] < scores[best]:
+        print(f"Chroma rank {answer} gives {scores[answer]:.2f} dB, but another split does better. "
+              "Did you try every chroma rank from 1 up to total // 3?")
+        return False
+    print(f"✓ chroma rank {answer} with luma rank {total - 2 * answer}: {scores[answer]:.2f} dB, "
+          f"the best split of {total} ranks.")
+    return True

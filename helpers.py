@@ -15,6 +15,10 @@ cumulative_energy, rank_for_energy
 stored_values, stored_bytes, BYTES_PER_VALUE, break_even_rank,  05_size_comparison
 encode, encoded_size, save_svd, load_svd
 RankExplorer (04 and 06), RankCache, ERROR_GAIN, QUICK_RANKS    06_explorer
+load_colour, sample_colour_image, rgb_to_ycbcr, ycbcr_to_rgb,   07_colour
+luma, colour_planes, colour_svd, colour_reconstruct,
+colour_approx, colour_stored_values, save_colour_svd,
+load_colour_svd, COLOUR_SPACES, RGB_TO_YCBCR
 ==============================================================  ==========================
 
 The sections follow the order of the series: load, normalize, decompose,
@@ -54,6 +58,9 @@ __all__ = [
     "BYTES_PER_VALUE", "stored_values", "stored_bytes", "break_even_rank",
     "encode", "encoded_size", "save_svd", "load_svd",
     "show_images", "plot_spectrum",
+    "load_colour", "sample_colour_image", "COLOUR_SPACES", "RGB_TO_YCBCR", "rgb_to_ycbcr", "ycbcr_to_rgb",
+    "luma", "colour_planes", "colour_svd", "colour_reconstruct", "colour_approx", "colour_stored_values",
+    "save_colour_svd", "load_colour_svd",
 ]
 
 # ---------------------------------------------------------------------------
@@ -174,11 +181,12 @@ def load_greyscale(source: str | os.PathLike | bytes, *, name: str | None = None
 
 
 def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
-               max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, str]:
+               max_pixels: int = MAX_PIXELS, colour: bool = False) -> tuple[np.ndarray, str]:
     """``load_greyscale`` without the printing: return ``(image, notice)``.
 
     ``notice`` is what ``load_greyscale`` prints (several frames, transparent
     pixels, downscaled to fit ``max_pixels``), or "" when there is nothing to say.
+    With ``colour=True`` the image is RGB, shape (m, n, 3), as from ``load_colour``.
 
     >>> read_image(sample_path("camera"))[1]
     ''
@@ -203,7 +211,7 @@ def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
         if image.format == "JPEG" and width * height > max_pixels:
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less memory.
             scale = math.sqrt(max_pixels / (width * height))
-            image.draft("L", (math.ceil(width * scale), math.ceil(height * scale)))
+            image.draft("RGB" if colour else "L", (math.ceil(width * scale), math.ceil(height * scale)))
         if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
             raise ImageError(
                 f"{label}: declares {width} x {height} pixels "
@@ -214,7 +222,7 @@ def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
         try:
             image.load()
             image = ImageOps.exif_transpose(image)
-            grey = _to_grey(image, label, notices)
+            grey = (_to_colour if colour else _to_grey)(image, label, notices)
         except ImageError:
             raise
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
@@ -222,12 +230,12 @@ def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
 
     if frames > 1:
         notices.append(f"Notice: {label} has {frames} frames; using the first one.")
-    height, width = check_image(grey, label=label).shape
+    height, width = check_image(grey[..., 0] if colour else grey, label=label).shape
     if width * height > max_pixels:
         scale = math.sqrt(max_pixels / (width * height))
         new_w, new_h = max(_MIN_SIDE, int(width * scale)), max(_MIN_SIDE, int(height * scale))
         grey = cv2.resize(grey, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    if grey.shape != (height, width) or grey.size < declared[0] * declared[1]:
+    if grey.shape[:2] != (height, width) or grey.shape[0] * grey.shape[1] < declared[0] * declared[1]:
         notices.append(
             f"Notice: {label} is {declared[0]} x {declared[1]} ({declared[0] * declared[1] / 1e6:.1f} "
             f"megapixels), over the {max_pixels / 1e6:.1f}-megapixel cap; downscaled to "
@@ -763,6 +771,245 @@ def plot_spectrum(singular_values: np.ndarray | torch.Tensor, k: int | None = No
     ax.set_ylabel("singular value $\\sigma_i$")
     ax.grid(True, which="both", alpha=0.3)
     return ax
+
+
+# ---------------------------------------------------------------------------
+# Colour
+# ---------------------------------------------------------------------------
+
+
+def load_colour(source: str | os.PathLike | bytes, *, name: str | None = None,
+                max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Load an image file or uploaded bytes as an RGB ``uint8`` array (m, n, 3).
+
+    The same loader as ``load_greyscale`` (``read_image``), with the same
+    checks and clear errors: EXIF orientation is applied, 16-bit images are
+    scaled to 8 bits, transparent pixels are laid on white (with a printed
+    notice), palette and CMYK images become RGB, a file with several frames
+    gives its first frame, and images over ``max_pixels`` are downscaled with a
+    printed notice. A greyscale file gives three equal channels.
+
+    >>> load_colour(sample_path("astronaut")).shape
+    (512, 512, 3)
+    """
+    image, notice = read_image(source, name=name, max_pixels=max_pixels, colour=True)
+    if notice:
+        print(notice)
+    return image
+
+
+def _to_colour(image, label, notices):
+    """Convert a decoded Pillow image of any mode to a uint8 RGB array (m, n, 3)."""
+    mode = image.mode
+    if mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16"):  # one channel: grey
+        return np.repeat(_to_grey(image, label, notices)[:, :, None], 3, axis=2)
+    if mode in ("RGBA", "PA", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        if rgba.getchannel("A").getextrema()[0] < 255:
+            notices.append(f"Notice: {label} has transparent pixels; they are shown on white.")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    try:
+        return np.asarray(image.convert("RGB"))  # palette, CMYK, YCbCr, LAB, ...
+    except ValueError:
+        raise ImageError(f"{label}: colour mode {mode} is not supported") from None
+
+
+#: The three ways to compress a colour picture with the SVD (see ``colour_approx``).
+COLOUR_SPACES = ("rgb", "ycbcr", "stacked")
+
+#: RGB -> YCbCr, ITU-R BT.601 full range (the JPEG/JFIF convention), on the 0-1
+#: scale: Y is the grey of ``load_greyscale``; Cb and Cr are centred on 128/255.
+RGB_TO_YCBCR = np.array([
+    [0.299, 0.587, 0.114],
+    [-0.168736, -0.331264, 0.5],
+    [0.5, -0.418688, -0.081312],
+])
+_CHROMA_OFFSET = np.array([0.0, 128 / 255, 128 / 255])
+
+
+def _check_rgb(rgb):
+    rgb = _numpy(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 array of shape (m, n, 3), got {rgb.dtype} {rgb.shape}")
+    return rgb
+
+
+def rgb_to_ycbcr(rgb):
+    """Split an RGB ``uint8`` picture into luma Y and chroma Cb, Cr (float32, 0-1 scale).
+
+    >>> (rgb_to_ycbcr(np.full((1, 1, 3), 255, np.uint8)) * 255).round().tolist()  # white
+    [[[255.0, 128.0, 128.0]]]
+    """
+    unit = to_unit(_check_rgb(rgb))
+    return (unit @ RGB_TO_YCBCR.T.astype(np.float32) + _CHROMA_OFFSET.astype(np.float32)).astype(np.float32)
+
+
+def ycbcr_to_rgb(ycbcr):
+    """Back from Y, Cb, Cr to R, G, B (float32, 0-1 scale, not clipped).
+
+    >>> to_uint8(ycbcr_to_rgb(rgb_to_ycbcr(np.full((1, 1, 3), 200, np.uint8)))).tolist()
+    [[[200, 200, 200]]]
+    """
+    inverse = np.linalg.inv(RGB_TO_YCBCR).astype(np.float32)
+    return (_numpy(ycbcr) - _CHROMA_OFFSET.astype(np.float32)) @ inverse.T
+
+
+def luma(rgb):
+    """The luma plane Y of an RGB picture as ``uint8``: the same grey as ``load_greyscale``.
+
+    >>> luma(np.full((1, 1, 3), [255, 0, 0], np.uint8)).tolist()
+    [[76]]
+    """
+    return to_uint8(rgb_to_ycbcr(rgb)[..., 0])
+
+
+def _check_space(space):
+    if space not in COLOUR_SPACES:
+        raise ValueError(f"space must be one of {COLOUR_SPACES}, got {space!r}")
+
+
+def colour_planes(rgb, space="rgb"):
+    """The matrices that a colour scheme decomposes, as float32 on the 0-1 scale.
+
+    ``"rgb"``: R, G, B; ``"ycbcr"``: Y, Cb, Cr; ``"stacked"``: one m x 3n
+    matrix [R G B], the three channels side by side.
+
+    >>> [p.shape for p in colour_planes(np.zeros((4, 5, 3), np.uint8), "stacked")]
+    [(4, 15)]
+    """
+    _check_space(space)
+    rgb = _check_rgb(rgb)
+    if space == "ycbcr":
+        planes = rgb_to_ycbcr(rgb)
+    else:
+        planes = to_unit(rgb)
+    planes = [np.ascontiguousarray(planes[..., c]) for c in range(3)]
+    return [np.hstack(planes)] if space == "stacked" else planes
+
+
+def colour_svd(rgb, space="rgb"):
+    """The SVDs a colour scheme needs: a list of 3 ``Decomposition`` (1 for "stacked").
+
+    >>> [d.shape for d in colour_svd(np.zeros((4, 5, 3), np.uint8), "ycbcr")]
+    [(4, 5), (4, 5), (4, 5)]
+    """
+    return [svd(plane) for plane in colour_planes(rgb, space)]
+
+
+def _colour_ranks(ranks, space, m, n):
+    """Check ``ranks`` for a scheme and return them as a tuple of ints."""
+    _check_space(space)
+    if space == "stacked":
+        return (check_rank(ranks, min(m, 3 * n)),)
+    if isinstance(ranks, (tuple, list)):
+        if len(ranks) != 3:
+            raise ValueError(f"ranks must be one int or 3 of them (one per plane), got {ranks!r}")
+        return tuple(check_rank(k, min(m, n)) for k in ranks)
+    k = check_rank(ranks, min(m, n))
+    return (k, k, k)
+
+
+def colour_reconstruct(decompositions, ranks, space="rgb"):
+    """The RGB ``uint8`` picture rebuilt from ``colour_svd`` factors at the given ranks.
+
+    >>> rgb = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    >>> colour_reconstruct(colour_svd(rgb, "ycbcr"), (6, 3, 3), "ycbcr").shape
+    (6, 8, 3)
+    """
+    m, width = decompositions[0].shape
+    n = width // 3 if space == "stacked" else width
+    ranks = _colour_ranks(ranks, space, m, n)
+    planes = [reconstruct(d, k) for d, k in zip(decompositions, ranks, strict=True)]
+    if space == "stacked":
+        planes = np.split(planes[0], 3, axis=1)
+    planes = np.stack(planes, axis=-1)
+    return to_uint8(ycbcr_to_rgb(planes) if space == "ycbcr" else planes)
+
+
+def colour_approx(rgb, ranks, space="rgb"):
+    """Rank-limited colour picture, RGB ``uint8`` of the same shape as ``rgb``.
+
+    ``space``: ``"rgb"`` (an SVD per channel), ``"ycbcr"`` (an SVD of luma
+    and of each chroma plane, BT.601 full range as in JPEG) or ``"stacked"``
+    (one SVD of the m x 3n matrix [R G B]). ``ranks``: one int for every plane,
+    or a 3-tuple (R, G, B or Y, Cb, Cr ranks); one int for "stacked".
+
+    >>> rgb = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    >>> int(np.abs(colour_approx(rgb, 6, "ycbcr").astype(int) - rgb).max()) <= 2
+    True
+    """
+    return colour_reconstruct(colour_svd(rgb, space), ranks, space)
+
+
+def colour_stored_values(m, n, ranks, space="rgb"):
+    """Numbers stored for an m x n colour picture: the sum of k_i(m + n + 1) over
+    the three planes, or k(m + 3n + 1) for the single "stacked" SVD.
+
+    >>> colour_stored_values(512, 512, (20, 5, 5), "ycbcr"), colour_stored_values(512, 512, 15, "stacked")
+    (30750, 30735)
+    """
+    ranks = _colour_ranks(ranks, space, m, n)
+    if space == "stacked":
+        return ranks[0] * (m + 3 * n + 1)
+    return sum(k * (m + n + 1) for k in ranks)
+
+
+def save_colour_svd(file, decompositions, ranks, space="ycbcr"):
+    """Save colour factors (from ``colour_svd``) at the given ranks, quantized to
+    8 bits and compressed as in ``save_svd``. Returns the bytes written.
+
+    >>> buf = io.BytesIO(); rgb = sample_colour_image("astronaut")
+    >>> save_colour_svd(buf, colour_svd(rgb, "ycbcr"), (40, 10, 10)) < rgb.size
+    True
+    """
+    m, width = decompositions[0].shape
+    ranks = _colour_ranks(ranks, space, m, width // 3 if space == "stacked" else width)
+    arrays = {"space": np.array(space)}
+    for i, (d, k) in enumerate(zip(decompositions, ranks, strict=True)):
+        U, S, Vh = truncate(d, k)
+        arrays[f"U{i}"], arrays[f"U{i}_scale"] = _quantize(U.numpy(), axis=0)
+        arrays[f"Vh{i}"], arrays[f"Vh{i}_scale"] = _quantize(Vh.numpy(), axis=1)
+        arrays[f"S{i}"] = S.numpy().astype(np.float32)
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        return os.path.getsize(file)
+    start = file.tell()
+    np.savez_compressed(file, **arrays)
+    return file.tell() - start
+
+
+def load_colour_svd(file):
+    """Read a ``save_colour_svd`` file back as the RGB ``uint8`` picture it holds.
+
+    >>> buf = io.BytesIO(); rgb = sample_colour_image("astronaut")
+    >>> _ = save_colour_svd(buf, colour_svd(rgb, "ycbcr"), (40, 10, 10)); _ = buf.seek(0)
+    >>> load_colour_svd(buf).shape
+    (512, 512, 3)
+    """
+    with np.load(file) as z:
+        space = str(z["space"])
+        count = 1 if space == "stacked" else 3
+        decompositions = [
+            Decomposition(
+                torch.from_numpy(z[f"U{i}"].astype(np.float32) * z[f"U{i}_scale"]),
+                torch.from_numpy(z[f"S{i}"]),
+                torch.from_numpy(z[f"Vh{i}"].astype(np.float32) * z[f"Vh{i}_scale"]),
+            )
+            for i in range(count)
+        ]
+    ranks = [d.max_rank for d in decompositions]
+    return colour_reconstruct(decompositions, ranks[0] if space == "stacked" else ranks, space)
+
+
+def sample_colour_image(name):
+    """Load a colour sample from ``media/`` as an RGB ``uint8`` array (m, n, 3).
+
+    >>> sample_colour_image("astronaut").shape
+    (512, 512, 3)
+    """
+    return load_colour(sample_path(name))
 
 
 # ---------------------------------------------------------------------------

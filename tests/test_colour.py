@@ -1,0 +1,263 @@
+"""Colour: load_colour's contract, the three colour schemes, their storage counts and files."""
+
+import io
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+from test_loader import pil_bytes, png_bytes, png_header_only
+
+import helpers
+from helpers import ImageError, load_colour
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return helpers.sample_colour_image("astronaut")
+
+
+@pytest.fixture(scope="module")
+def coffee():
+    return skimage.data.coffee()  # bundled with scikit-image: 400 x 600 colour photo
+
+
+def noise(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+# --- load_colour: good inputs ---------------------------------------------------
+
+def test_rgb_path_and_bytes_agree(tmp_path):
+    rgb = noise((30, 40, 3))
+    path = tmp_path / "imágenes ñ.png"
+    path.write_bytes(png_bytes(rgb))
+    for source in (path, str(path), path.read_bytes()):
+        img = load_colour(source)
+        assert img.dtype == np.uint8 and img.shape == (30, 40, 3) and img.flags.writeable
+        assert np.array_equal(img, rgb)
+
+
+def test_greyscale_file_gives_three_equal_channels():
+    grey = noise((20, 30))
+    img = load_colour(png_bytes(grey))
+    assert img.shape == (20, 30, 3)
+    assert all(np.array_equal(img[..., c], grey) for c in range(3))
+
+
+def test_colour_and_grey_loaders_agree_on_luma():
+    rgb = noise((25, 35, 3), seed=4)
+    data = png_bytes(rgb)
+    assert np.abs(helpers.luma(load_colour(data)).astype(int) - helpers.load_greyscale(data)).max() <= 1
+
+
+def test_sixteen_bit_colour_is_scaled():
+    import cv2
+
+    rgb16 = np.zeros((4, 5, 3), dtype=np.uint16)
+    rgb16[..., 2] = 65535   # OpenCV writes BGR: index 2 is red
+    rgb16[..., 1] = 32896
+    ok, buf = cv2.imencode(".png", rgb16)
+    assert ok
+    img = load_colour(buf.tobytes())
+    assert img.dtype == np.uint8 and img[0, 0].tolist() == [255, 128, 0]
+
+
+def test_alpha_is_composited_on_white_with_a_notice(capsys):
+    rgba = np.zeros((6, 8, 4), dtype=np.uint8)
+    rgba[..., 0] = 255          # red ...
+    rgba[:, :4, 3] = 255        # ... opaque on the left, transparent on the right
+    img = load_colour(png_bytes(rgba))
+    assert img[:, :4].reshape(-1, 3).tolist() == [[255, 0, 0]] * 24
+    assert img[:, 4:].min() == 255
+    assert "transparent" in capsys.readouterr().out
+
+
+def test_palette_keeps_its_colours():
+    pal = Image.fromarray(np.array([[0, 1], [1, 0]] * 2, dtype=np.uint8), mode="P")
+    pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)  # index 0 red, 1 blue
+    img = load_colour(pil_bytes(pal, "PNG"))
+    assert img[0, 0].tolist() == [255, 0, 0] and img[0, 1].tolist() == [0, 0, 255]
+
+
+def test_cmyk_becomes_rgb():
+    cmyk = Image.new("CMYK", (3, 3), (0, 0, 0, 0))  # no ink: white
+    img = load_colour(pil_bytes(cmyk, "JPEG"))
+    assert img.shape == (3, 3, 3) and img.min() >= 250
+
+
+def test_exif_orientation_is_applied():
+    tall = np.zeros((40, 20, 3), dtype=np.uint8)
+    tall[:10, :, 1] = 255  # green band at the top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    img = load_colour(pil_bytes(Image.fromarray(tall), "JPEG", exif=exif, quality=95))
+    assert img.shape == (20, 40, 3)
+    assert img[:, -10:, 1].mean() > 200 and img[:, :10, 1].mean() < 50
+
+
+def test_several_frames_give_the_first(capsys):
+    frames = [Image.fromarray(np.full((5, 7, 3), v, dtype=np.uint8)) for v in (10, 200)]
+    img = load_colour(pil_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:]), name="anim.gif")
+    assert img.shape == (5, 7, 3) and abs(int(img[0, 0, 0]) - 10) <= 2
+    assert "anim.gif has 2 frames" in capsys.readouterr().out
+
+
+def test_large_image_is_downscaled_with_a_notice(capsys):
+    out = load_colour(png_bytes(noise((300, 400, 3))), max_pixels=30_000, name="big.png")
+    assert out.shape == (150, 200, 3)
+    assert "downscaled to 200 x 150" in capsys.readouterr().out
+
+
+# --- load_colour: bad inputs (the same fixtures as tests/test_loader.py) ---------
+
+def test_missing_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        load_colour(tmp_path / "nope.png")
+
+
+def test_directory_and_empty_file(tmp_path):
+    with pytest.raises(ImageError, match="folder"):
+        load_colour(tmp_path)
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(ImageError, match="empty.png: the file is empty"):
+        load_colour(path)
+
+
+@pytest.mark.parametrize("data, match", [
+    (b"these are lecture notes, not a picture", "notes.png: not an image"),
+    (b"%PDF-1.7\n%...", "PDF"),
+    (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", "HEIC"),
+])
+def test_not_an_image_or_unsupported(data, match):
+    with pytest.raises(ImageError, match=match):
+        load_colour(data, name="notes.png")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_file(fmt):
+    data = pil_bytes(Image.fromarray(noise((64, 64, 3), seed=1)), fmt)
+    with pytest.raises(ImageError, match="photo: the file is truncated or damaged"):
+        load_colour(data[: len(data) // 2], name="photo")
+
+
+def test_float_pixels_are_refused():
+    with pytest.raises(ImageError, match="floating-point"):
+        load_colour(pil_bytes(Image.fromarray(np.zeros((4, 4), np.float32), mode="F"), "TIFF"))
+
+
+@pytest.mark.parametrize("shape", [(1, 50, 3), (50, 1, 3)])
+def test_one_pixel_wide_is_refused(shape):
+    with pytest.raises(ImageError, match="at least 2 pixels"):
+        load_colour(png_bytes(np.zeros(shape, np.uint8)), name="thin.png")
+
+
+def test_decompression_bomb_is_refused_from_the_header():
+    with pytest.raises(ImageError, match="bomb.png: declares"):
+        load_colour(png_header_only(30000, 30000), name="bomb.png")
+
+
+def test_wrong_type():
+    with pytest.raises(TypeError, match="path or bytes"):
+        load_colour(np.zeros((4, 4, 3), np.uint8))
+
+
+# --- colour spaces and the three schemes ------------------------------------------
+
+def test_ycbcr_is_bt601_full_range():
+    # JPEG's published constants (T.871): white and black have neutral chroma 128 of 255.
+    rgb = np.array([[[255, 255, 255], [0, 0, 0], [255, 0, 0]]], np.uint8)
+    ycbcr = helpers.rgb_to_ycbcr(rgb)
+    # float32 arithmetic on 3 terms of size <= 1: well under 1e-6
+    mid = 128 / 255
+    assert np.allclose(ycbcr[0, 0], [1, mid, mid], atol=1e-6)
+    assert np.allclose(ycbcr[0, 1], [0, mid, mid], atol=1e-6)
+    assert np.allclose(ycbcr[0, 2], [0.299, mid - 0.168736, mid + 0.5], atol=1e-6)
+
+
+@pytest.mark.parametrize("space", helpers.COLOUR_SPACES)
+def test_full_rank_round_trip(space, factors):
+    for rgb, decompositions in factors:
+        m, n, _ = rgb.shape
+        full = min(m, 3 * n) if space == "stacked" else min(m, n)
+        out = helpers.colour_reconstruct(decompositions[space], full, space)
+        assert out.dtype == np.uint8 and out.shape == rgb.shape
+        # float32 SVD round-off plus colour conversion: at most 2 grey levels after rounding
+        assert np.abs(out.astype(int) - rgb).max() <= 2
+
+
+def test_per_plane_ranks_and_rank_errors(astronaut):
+    out = helpers.colour_approx(astronaut, (40, 10, 10), "ycbcr")
+    assert out.shape == astronaut.shape
+    for bad in (0, 513, 2.5, (10, 10), (10, 0, 10)):
+        with pytest.raises(ValueError, match="rank|ranks"):
+            helpers.colour_approx(astronaut, bad, "rgb")
+    with pytest.raises(ValueError, match="from 1 to 512"):
+        helpers.colour_approx(astronaut, (40, 600, 10), "ycbcr")
+    with pytest.raises(ValueError, match="from 1 to 512"):
+        helpers.colour_approx(astronaut, (10, 10, 10), "stacked")
+    with pytest.raises(ValueError, match="space"):
+        helpers.colour_approx(astronaut, 10, "hsv")
+    with pytest.raises(ValueError, match="RGB uint8"):
+        helpers.colour_approx(astronaut[..., 0], 10)
+
+
+def test_stored_value_counts():
+    assert helpers.colour_stored_values(512, 512, 10) == 3 * 10 * 1025
+    assert helpers.colour_stored_values(512, 512, (20, 5, 5), "ycbcr") == 30 * 1025
+    assert helpers.colour_stored_values(400, 600, 13, "stacked") == 13 * (400 + 1800 + 1)
+    # the stacked matrix is 400 x 1800, so its rank goes up to 400
+    assert helpers.colour_stored_values(400, 600, 400, "stacked") == 400 * 2201
+    with pytest.raises(ValueError, match="from 1 to 400"):
+        helpers.colour_stored_values(400, 600, 401, "stacked")
+
+
+@pytest.fixture(scope="module")
+def factors(astronaut, coffee):
+    """Each photo with its SVDs in every scheme, computed once for the module."""
+    return [(rgb, {space: helpers.colour_svd(rgb, space) for space in helpers.COLOUR_SPACES})
+            for rgb in (astronaut, coffee)]
+
+
+@pytest.mark.parametrize("ratio", [25, 12.5, 6.25])
+def test_luma_heavy_ycbcr_beats_per_channel_and_stacked(ratio, factors):
+    for rgb, decompositions in factors:
+        m, n, _ = rgb.shape
+        budget = 3 * m * n / ratio
+        k_rgb = int(budget // (3 * (m + n + 1)))
+        k_stacked = int(budget // (m + 3 * n + 1))
+        c = int(budget // (6 * (m + n + 1)))   # luma rank 4c, chroma ranks c: 6c(m + n + 1) values
+        schemes = {"rgb": k_rgb, "stacked": k_stacked, "ycbcr": (4 * c, c, c)}
+        quality = {}
+        for space, ranks in schemes.items():
+            assert helpers.colour_stored_values(m, n, ranks, space) <= budget
+            approx = helpers.colour_reconstruct(decompositions[space], ranks, space)
+            quality[space] = helpers.psnr(rgb, approx)
+        # YCbCr stores no more values than per-channel here, and still wins clearly
+        assert helpers.colour_stored_values(m, n, schemes["ycbcr"], "ycbcr") <= \
+            helpers.colour_stored_values(m, n, k_rgb, "rgb")
+        assert quality["ycbcr"] > quality["rgb"] + 0.5, quality
+        assert quality["stacked"] > quality["rgb"], quality
+
+
+def test_colour_svd_file_round_trip(astronaut):
+    decompositions = helpers.colour_svd(astronaut, "ycbcr")
+    buf = io.BytesIO()
+    size = helpers.save_colour_svd(buf, decompositions, (40, 10, 10), "ycbcr")
+    assert size == len(buf.getvalue())
+    # about one byte per stored value, plus scales and packaging
+    assert size < 1.2 * helpers.colour_stored_values(512, 512, (40, 10, 10), "ycbcr")
+    buf.seek(0)
+    from_file = helpers.load_colour_svd(buf)
+    exact = helpers.colour_reconstruct(decompositions, (40, 10, 10), "ycbcr")
+    assert from_file.shape == astronaut.shape
+    # 8-bit factors cost a little quality, never a lot
+    assert 0 <= helpers.psnr(astronaut, exact) - helpers.psnr(astronaut, from_file) < 0.5
+
+
+def test_colour_svd_file_stacked(tmp_path, astronaut):
+    path = tmp_path / "stacked.npz"
+    size = helpers.save_colour_svd(path, helpers.colour_svd(astronaut, "stacked"), 30, "stacked")
+    assert size == path.stat().st_size
+    assert helpers.load_colour_svd(path).shape == astronaut.shape
