@@ -192,15 +192,12 @@ class RankExplorer:
         bundle["image/png"] = base64.b64encode(self.picture.png()).decode("ascii")
         return bundle
 
-    def close(self):
-        """Close the widgets and drop the cached SVD."""
+    def close(self) -> None:
+        """Close every widget of the explorer, with its layout and style (in the kernel
+        and in the browser), and drop the cached SVD."""
         self._cancel_settle()
-        for w in (self.slider, self.rank_box, self.view, self.picture, self.caption, self.spectrum,
-                  self.table, self.status, self.sample_picker, self.upload, *self.quick.children):
-            if w is not None:
-                w.close()
-        self.quick.close()
-        self.widget.close()
+        for w in _widget_tree(self.widget):
+            w.close()
         self.cache = None
 
     # -- driving it from code --------------------------------------------------
@@ -221,7 +218,7 @@ class RankExplorer:
         except TypeError:
             self._set_status(f"rank must be a whole number, got {k!r}", error=True)
             return self.slider.value
-        self._requested = k = _clamp_rank(k, self.cache.max_rank)  # a queued drag is now stale
+        k = _clamp_rank(k, self.cache.max_rank)
         self.render(k)
         return k
 
@@ -231,6 +228,7 @@ class RankExplorer:
         ``settle=False`` skips SSIM (left as None), as during a drag.
         """
         k = self.slider.value if k is None else check_rank(k, self.cache.max_rank)
+        self._requested = k  # a slider move still queued is older than this
         if k != self.slider.value:
             with self._quietly():
                 self.slider.value = k
@@ -498,6 +496,14 @@ def _release_memory():
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
         pass
+
+
+def _widget_tree(widget):
+    """A widget, its layout and style, and the same for all its children."""
+    found = [widget, *(getattr(widget, part, None) for part in ("layout", "style"))]
+    for child in getattr(widget, "children", ()):
+        found += _widget_tree(child)
+    return [w for w in found if w is not None]
 
 
 def _clamp_rank(k, max_rank):
