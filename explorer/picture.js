@@ -39,6 +39,7 @@ function render({ model, el }) {
 
   function paint() {
     queued = false;
+    const started = performance.now();
     const width = model.get("width"), height = model.get("height"), channels = model.get("channels");
     const pixels = bytesOf(model.get("pixels"));
     if (!width || !height || !pixels || pixels.length !== width * height * channels) return;
@@ -61,6 +62,7 @@ function render({ model, el }) {
     layout();
     painted += 1;
     canvas.dataset.painted = String(painted);
+    canvas.dataset.paintMs = (performance.now() - started).toFixed(2); // bytes to canvas, in ms
     canvas.dataset.rank = String(model.get("rank"));
   }
 
