@@ -1,9 +1,11 @@
 """Normalize, decompose, truncate, reconstruct, measure: unit and property tests."""
 
 import io
+import math
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -164,6 +166,25 @@ def test_psnr_and_ssim_match_scikit_image_and_accept_both_scales():
     assert helpers.ssim(img, img) == 1.0
 
 
+@pytest.mark.parametrize("metric", [helpers.psnr, helpers.ssim, helpers.relative_error])
+def test_metrics_refuse_images_of_different_shapes(metric):
+    img = helpers.sample_image("camera")
+    with pytest.raises(ValueError, match=r"differ in shape: \(512, 512\) and \(512,\)"):
+        metric(img, img[0])  # would broadcast silently
+
+
+def test_metrics_of_an_all_black_image_have_no_nan_and_no_warning():
+    black, grey = np.zeros((16, 24), np.uint8), np.full((16, 24), 7, np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a 0 / 0 RuntimeWarning would fail here
+        assert helpers.psnr(black, black) == math.inf and helpers.ssim(black, black) == 1.0
+        assert helpers.relative_error(black, black) == 0.0
+        assert helpers.relative_error(black, grey) == math.inf  # any error is infinite relative to 0
+        S = helpers.svd(helpers.to_unit(black)).S
+        assert helpers.cumulative_energy(S).tolist() == [1.0] * 16  # nothing to lose
+        assert helpers.rank_for_energy(S, 0.99) == 1
+
+
 def test_relative_error_matches_the_tail_energy():
     a = helpers.to_unit(helpers.sample_image("camera")).astype(np.float64)
     d = helpers.svd(a)
@@ -198,11 +219,7 @@ def test_storage_counts_add_up(m, n, data):
     assert (values < m * n) == (k < k_star)
 
 
-def test_storage_counts_for_the_original_project():
-    assert helpers.stored_values(512, 512, 10) == 10 * 1025
-    assert helpers.stored_bytes(512, 512, 10, "float64") == 82_000
-    assert helpers.break_even_rank(512, 512) == pytest.approx(512 * 512 / 1025)
-    assert helpers.break_even_rank(512, 512, 4) == pytest.approx(512 * 512 / 4100)
+def test_storage_refuses_a_bad_rank_or_dtype():
     with pytest.raises(ValueError, match="from 1 to 512"):
         helpers.stored_values(512, 600, 513)
     with pytest.raises(ValueError, match="dtype"):
@@ -253,6 +270,26 @@ def test_svd_file_round_trip(tmp_path):
     assert helpers.psnr(exact, from_file) > 38
 
 
+def test_svd_file_layout_is_as_documented():
+    """int8 factors with one float32 scale per column of U and per row of Vh, float32 S."""
+    d = helpers.svd(random_matrix((30, 20), 4).astype(np.float32))
+    k = 6
+    buf = io.BytesIO()
+    helpers.save_svd(buf, d, k)
+    buf.seek(0)
+    with np.load(buf) as z:
+        assert sorted(z.files) == ["S", "U", "U_scale", "Vh", "Vh_scale"]
+        U, U_scale, S, Vh, Vh_scale = (z[name] for name in ("U", "U_scale", "S", "Vh", "Vh_scale"))
+    assert (U.dtype, Vh.dtype, S.dtype, U_scale.dtype, Vh_scale.dtype) == (np.int8,) * 2 + (np.float32,) * 3
+    assert U.shape == (30, k) and Vh.shape == (k, 20) and U_scale.shape == (1, k) and Vh_scale.shape == (k, 1)
+    # each column of U (row of Vh) uses the whole range [-127, 127]: its own scale
+    assert (np.abs(U.astype(int)).max(axis=0) == 127).all() and (np.abs(Vh.astype(int)).max(axis=1) == 127).all()
+    np.testing.assert_array_equal(S, d.S[:k].numpy())
+    # rounding to the nearest step: every value within half a step of its own scale
+    assert (np.abs(U * U_scale - d.U[:, :k].numpy()) <= U_scale / 2 * (1 + 1e-5)).all()
+    assert (np.abs(Vh * Vh_scale - d.Vh[:k].numpy()) <= Vh_scale / 2 * (1 + 1e-5)).all()
+
+
 def test_svd_file_to_memory_and_no_suffix_added(tmp_path):
     d = helpers.svd(random_matrix((20, 30), 3).astype(np.float32))
     buf = io.BytesIO()
@@ -271,6 +308,26 @@ def test_every_sample_loads():
     for name in helpers.SAMPLES:
         img = helpers.sample_image(name)
         assert img.dtype == np.uint8 and img.ndim == 2 and min(img.shape) >= 2
+
+
+def test_plot_spectrum_checks_k():
+    S = helpers.svd(random_matrix((5, 8), 2)).S
+    ax = helpers.plot_spectrum(S, k=5)
+    assert ax.get_legend().get_texts()[0].get_text() == "k = 5"
+    for bad in (0, 6, 2.5):
+        with pytest.raises(ValueError, match="from 1 to 5"):
+            helpers.plot_spectrum(S, k=bad)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_importing_helpers_is_light():
+    """The first lesson cells need neither scikit-image's metrics nor the explorer."""
+    code = ("import sys, helpers; print(sorted(m for m in ('skimage.metrics', 'explorer', 'ipywidgets', "
+            "'matplotlib.pyplot') if m in sys.modules)); helpers.RankExplorer; print('explorer' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "True"]  # and RankExplorer is there on first use
 
 
 def test_sample_sizes_fit_the_lessons():

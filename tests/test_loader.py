@@ -218,6 +218,19 @@ def test_large_image_is_downscaled_with_a_notice(capsys):
     assert "big.png is 400 x 300" in notice and "downscaled to 200 x 150" in notice
 
 
+def test_read_image_returns_the_notices_instead_of_printing(capsys):
+    rgba = np.zeros((300, 400, 4), dtype=np.uint8)  # fully transparent, over a 30 000-pixel cap
+    data = png_bytes(rgba)
+    img, notice = helpers.read_image(data, name="clear.png", max_pixels=30_000)
+    assert img.shape == (150, 200) and (img == 255).all()  # laid on white, downscaled
+    lines = notice.splitlines()
+    assert len(lines) == 2 and "clear.png has transparent pixels" in lines[0] and "downscaled to 200 x 150" in lines[1]
+    assert capsys.readouterr().out == ""
+    assert np.array_equal(load_greyscale(data, name="clear.png", max_pixels=30_000), img)
+    assert capsys.readouterr().out == notice + "\n"  # load_greyscale prints the same notice
+    assert helpers.read_image(png_bytes(np.zeros((4, 4), np.uint8)))[1] == ""
+
+
 def test_large_jpeg_is_decoded_at_reduced_scale(capsys):
     img = Image.fromarray(np.random.default_rng(3).integers(0, 256, (1200, 1600), dtype=np.uint8))
     out = load_greyscale(pil_bytes(img, "JPEG"), max_pixels=100_000, name="phone.jpg")
@@ -227,7 +240,6 @@ def test_large_jpeg_is_decoded_at_reduced_scale(capsys):
 
 
 def test_default_cap_keeps_images_under_it():
-    assert helpers.MAX_PIXELS == 2048 * 2048
     img = np.zeros((2100, 2100), np.uint8)
     out = load_greyscale(png_bytes(img))
     assert out.size <= helpers.MAX_PIXELS
