@@ -49,7 +49,7 @@ test: $(VENV)/.test-env
 		echo "make test: Chromium is not installed, so the browser tests will be skipped (they fail when CI=true)."; \
 		echo "  Install it with: sudo apt-get install chromium    (or run: make test CHROMIUM=/path/to/chromium)"; \
 	fi
-	$(DETERMINISTIC) $(PY) -m pytest tests notebooks helpers.py --doctest-modules --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest
 
 # Re-execute every notebook in place, top to bottom, each in a fresh kernel.
 notebooks: $(VENV)/.class-env
