@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: lab app test notebooks media bench lint setup clean-venv
+.PHONY: lab app test notebooks media bench scale lint setup clean-venv
 
 # The committed outputs and nbval compare printed numbers. With several BLAS threads
 # the last digits of float results depend on the machine's core count, so notebooks
@@ -65,7 +65,13 @@ media: $(VENV)/.class-env
 
 bench: $(VENV)/.class-env
 	$(PY) bench/bench_slider.py
+	$(PY) bench/bench_svd.py
 	$(DETERMINISTIC) $(PY) bench/bench_series.py
+
+# A stack of images larger than the Dask workers' memory, streamed through svd_compressed
+# (about 3.3 GB of float32 through 2 workers capped at 1 GB each; a few minutes on 2 cores).
+scale: $(VENV)/.class-env
+	$(PY) bench/scale_dask.py
 
 lint: $(VENV)/.test-env
 	$(BIN)/ruff check .

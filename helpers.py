@@ -1019,7 +1019,7 @@ def sample_colour_image(name):
 # ---------------------------------------------------------------------------
 
 _EXPLORER_NAMES = (
-    "RankExplorer", "RankCache", "ERROR_GAIN", "QUICK_RANKS", "COMPRESS_PIXELS", "EXPLORER_THREADS",
+    "RankExplorer", "RankCache", "ERROR_GAIN", "QUICK_RANKS", "EXPLORER_THREADS",
     "CHECKPOINT_BUDGET", "SETTLE_SECONDS",
 )
 
