@@ -59,7 +59,9 @@ function render({ model, el }) {
   function sendMore(upload) {
     while (upload.next < upload.chunks && upload.next - upload.done < WINDOW) {
       const index = upload.next++;
-      const piece = upload.data.subarray(index * upload.chunk, (index + 1) * upload.chunk);
+      // A copy in an ArrayBuffer of its own: some Jupyter front ends send the whole underlying
+      // buffer of a typed-array view, not just the view.
+      const piece = upload.data.slice(index * upload.chunk, (index + 1) * upload.chunk).buffer;
       model.send({ kind: "chunk", id: upload.id, index }, undefined, [piece]);
     }
   }
