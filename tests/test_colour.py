@@ -261,3 +261,41 @@ def test_colour_svd_file_stacked(tmp_path, astronaut):
     size = helpers.save_colour_svd(path, helpers.colour_svd(astronaut, "stacked"), 30, "stacked")
     assert size == path.stat().st_size
     assert helpers.load_colour_svd(path).shape == astronaut.shape
+
+
+# --- the colour explorer's kernel side -------------------------------------------------
+
+def test_colour_cache_matches_colour_approx(astronaut):
+    from explorer.colour import ColourCache
+
+    cache = ColourCache(astronaut)
+    for k_luma, k_chroma in [(40, 10), (1, 1), (100, 3), (17, 33), (512, 512)]:
+        shown = cache.picture(k_luma, k_chroma)
+        expected = helpers.colour_approx(astronaut, (k_luma, k_chroma, k_chroma), "ycbcr")
+        # the same sums in another float32 order: at most one level apart after rounding
+        assert np.abs(shown.astype(int) - expected).max() <= 1
+        readouts = cache.readouts(k_luma, k_chroma, shown)
+        assert readouts["stored_values"] == helpers.colour_stored_values(512, 512, (k_luma, k_chroma, k_chroma), "ycbcr")
+        assert readouts["ratio"] == pytest.approx(3 * 512 * 512 / readouts["stored_values"])
+        # helpers.psnr scales to float32 in [0, 1] first: float32 round-off, about 1e-7 relative
+        assert readouts["psnr"] == pytest.approx(helpers.psnr(astronaut, shown), rel=1e-6)
+    assert np.abs(cache.picture(512, 512).astype(int) - astronaut).max() <= 2   # full rank: the photo
+
+
+def test_colour_cache_moves_and_rank_errors(astronaut):
+    from explorer.colour import ColourCache, ColourSpectrumPanel
+
+    cache = ColourCache(astronaut)
+    first = cache.picture(20, 5).copy()
+    luma_moved = cache.picture(60, 5).copy()
+    chroma_moved = cache.picture(60, 30)
+    assert not np.array_equal(first, luma_moved) and not np.array_equal(luma_moved, chroma_moved)
+    assert cache.readouts(60, 30)["psnr"] > cache.readouts(20, 5)["psnr"]
+    for bad in [(0, 5), (5, 513), (2.5, 5)]:
+        with pytest.raises(ValueError, match="from 1 to 512"):
+            cache.picture(*bad)
+    with pytest.raises(ValueError, match="RGB uint8"):
+        ColourCache(astronaut[..., 0])
+    assert set(cache.spectra) == {"Y", "Cb", "Cr"}
+    panel = ColourSpectrumPanel(cache.spectra)
+    assert panel.draw(60, 30)[:4] == b"\x89PNG" and panel.draw(60, 30) != panel.draw(61, 30)

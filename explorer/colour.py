@@ -1,0 +1,176 @@
+"""The colour side of the explorer: Y, Cb and Cr kept as partial sums, so that the
+picture for any (luma rank, chroma rank) pair is quick, with its readouts and spectra.
+
+The lesson (notebook 07) is that luma deserves more rank than chroma; the explorer
+shows it with two sliders. Cb and Cr share the chroma rank.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+
+from explorer.cache import _now, checkpoint_spacing, torch_threads
+from explorer.render import _PNG_PLOT, _preview_png
+from helpers import RGB_TO_YCBCR, _numpy, check_rank, colour_planes, colour_stored_values, svd
+
+#: Memory the colour cache may spend on partial sums, for the three planes together:
+#: at 1 megapixel that is a sum every 32 ranks in each plane (as for grey).
+COLOUR_CHECKPOINT_BUDGET = 3 * 128 * 2**20
+
+#: Names of the three planes, in order.
+PLANE_NAMES = ("Y", "Cb", "Cr")
+
+
+class _PlaneSums:
+    """One plane's SVD with partial sums every ``spacing`` ranks (see ``RankCache``)."""
+
+    def __init__(self, plane, budget):
+        m, n = plane.shape
+        U, S, Vh = svd(plane)
+        self.S = S
+        self.max_rank = r = int(S.shape[0])
+        self._US, self._Vh = (U * S).contiguous(), Vh.contiguous()
+        self.spacing = checkpoint_spacing(m, n, r, budget=budget)
+        self._sums = {0: torch.zeros(m, n)}
+        previous = 0
+        for c in [*range(self.spacing, r, self.spacing), r]:
+            self._sums[c] = torch.addmm(self._sums[previous], self._US[:, previous:c], self._Vh[previous:c])
+            previous = c
+        self._ranks = np.array(sorted(self._sums))
+
+    def approx_into(self, k, out):
+        """Write the rank-k approximation into ``out`` (a float32 m x n tensor)."""
+        c = int(self._ranks[np.abs(self._ranks - k).argmin()])
+        if c == k:
+            out.copy_(self._sums[c])
+        elif k > c:  # A_k = A_c + layers c+1 .. k
+            torch.addmm(self._sums[c], self._US[:, c:k], self._Vh[c:k], out=out)
+        else:  # A_k = A_c - layers k+1 .. c
+            torch.addmm(self._sums[c], self._US[:, k:c], self._Vh[k:c], alpha=-1, out=out)
+
+    @property
+    def nbytes(self):
+        tensors = [self._US, self._Vh, self.S, *self._sums.values()]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class ColourCache:
+    """The YCbCr SVDs of one RGB picture, so that any (luma, chroma) rank pair is quick.
+
+    A move rebuilds only the planes whose rank changed (from the nearest cached
+    partial sum, as ``RankCache`` does for grey), then turns Y, Cb, Cr into RGB
+    ``uint8`` in one 3 x 3 matrix product. ``picture(k_luma, k_chroma)`` equals
+    ``helpers.colour_approx(rgb, (k_luma, k_chroma, k_chroma), "ycbcr")`` up to
+    float32 round-off (at most one level, in a few pixels).
+
+    >>> from helpers import sample_colour_image
+    >>> cache = ColourCache(sample_colour_image("astronaut"))
+    >>> cache.picture(40, 10).shape, round(cache.readouts(40, 10)["psnr"], 1)
+    ((512, 512, 3), 25.1)
+    """
+
+    def __init__(self, rgb, *, budget: int = COLOUR_CHECKPOINT_BUDGET):
+        rgb = _numpy(rgb)
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"ColourCache expects an RGB uint8 array (m, n, 3), got {rgb.dtype} {rgb.shape}")
+        start = _now()
+        self.image = np.ascontiguousarray(rgb)
+        self.shape = (m, n) = rgb.shape[:2]
+        with torch_threads():
+            self.planes = [_PlaneSums(p, budget // 3) for p in colour_planes(self.image, "ycbcr")]
+        self.max_rank = min(m, n)
+        # RGB (0-255) = T @ (Y, Cb, Cr) + b, with T = 255 * inverse of RGB_TO_YCBCR and b
+        # from the chroma offsets: one 3 x 4 matrix for cv2.transform.
+        inverse = np.linalg.inv(RGB_TO_YCBCR)
+        self._to_rgb = np.hstack([255 * inverse, -inverse @ [[0.0], [128.0], [128.0]]]).astype(np.float32)
+        self._ycc = torch.empty(3, m, n)  # the current Y, Cb, Cr approximations
+        self._pixels = np.empty((m, n, 3), np.float32)  # work buffer, pixel by pixel
+        self._ranks = [None, None, None]
+        self.seconds = _now() - start
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: picture, the three planes' factors and sums, and the work buffers."""
+        return (self.image.nbytes + sum(p.nbytes for p in self.planes)
+                + 4 * self._ycc.numel() + self._pixels.nbytes)
+
+    @property
+    def spectra(self) -> dict[str, np.ndarray]:
+        """Singular values of Y, Cb and Cr (on the 0-1 scale)."""
+        return {name: p.S.numpy() for name, p in zip(PLANE_NAMES, self.planes, strict=True)}
+
+    def picture(self, k_luma: int, k_chroma: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """The RGB uint8 picture with luma rank ``k_luma`` and chroma rank ``k_chroma``."""
+        ranks = (check_rank(k_luma, self.max_rank), *[check_rank(k_chroma, self.max_rank)] * 2)
+        with torch_threads():
+            for i, (plane, k) in enumerate(zip(self.planes, ranks, strict=True)):
+                if self._ranks[i] != k:
+                    plane.approx_into(k, self._ycc[i])
+                    self._ranks[i] = k
+        # Interleave the planes, apply the 3 x 4 matrix to every pixel, then round and
+        # clip to uint8 (OpenCV's saturating conversion; it rounds half to even like to_uint8).
+        cv2.merge([plane.numpy() for plane in self._ycc], self._pixels)
+        cv2.transform(self._pixels, self._to_rgb, self._pixels)
+        if out is None:
+            out = np.empty((*self.shape, 3), np.uint8)
+        return cv2.add(self._pixels, 0.0, dst=out, dtype=cv2.CV_8U)
+
+    def readouts(self, k_luma: int, k_chroma: int, picture: np.ndarray | None = None) -> dict:
+        """Stored values, compression ratio and PSNR on RGB (of ``picture`` if given)."""
+        m, n = self.shape
+        if picture is None:
+            picture = self.picture(k_luma, k_chroma)
+        values = colour_stored_values(m, n, (k_luma, k_chroma, k_chroma), "ycbcr")
+        squared_error = cv2.norm(self.image, picture, cv2.NORM_L2SQR)
+        psnr = math.inf if squared_error == 0 else 10 * math.log10(255**2 * self.image.size / squared_error)
+        return {"k_luma": k_luma, "k_chroma": k_chroma, "stored_values": values,
+                "ratio": self.image.size / values, "psnr": psnr}
+
+
+class ColourSpectrumPanel:
+    """The Y, Cb and Cr spectra on one log plot, with markers at the luma and chroma
+    ranks. Drawn once; a move blits only the markers, then encodes a PNG."""
+
+    COLOURS = {"Y": "black", "Cb": "tab:blue", "Cr": "tab:red"}
+
+    def __init__(self, spectra, size=(4.6, 3.2), dpi=100):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.figure = fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+        self._canvas = FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        self._s = {}
+        for name, s in spectra.items():
+            s = np.asarray(s, np.float64)
+            self._s[name] = np.maximum(s, max(s[0], 1e-12) * 1e-7)  # no zeros on a log axis
+            ax.semilogy(np.arange(1, len(s) + 1), self._s[name], lw=1.1, color=self.COLOURS[name], label=name)
+        ax.set_xlabel("index i", fontsize=8)
+        ax.set_ylabel("singular value σᵢ", fontsize=8)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=8, loc="upper right")
+        self._dots = {name: ax.plot([1], [s[0]], "o", ms=5, color=self.COLOURS[name], animated=True)[0]
+                      for name, s in self._s.items()}
+        self._lines = [ax.axvline(1, lw=1, ls="--", color=c, animated=True) for c in ("black", "tab:purple")]
+        self._label = ax.text(0.03, 0.05, "", transform=ax.transAxes, fontsize=8, animated=True)
+        self._canvas.draw()
+        self._background = self._canvas.copy_from_bbox(fig.bbox)
+
+    def draw(self, k_luma, k_chroma):
+        """Move the markers and return the panel as PNG bytes."""
+        for name, dot in self._dots.items():
+            k = k_luma if name == "Y" else k_chroma
+            dot.set_data([k], [self._s[name][k - 1]])
+        for line, k in zip(self._lines, (k_luma, k_chroma), strict=True):
+            line.set_xdata([k, k])
+        self._label.set_text(f"luma k = {k_luma}, chroma k = {k_chroma}")
+        self._canvas.restore_region(self._background)
+        for artist in [*self._dots.values(), *self._lines, self._label]:
+            self.figure.draw_artist(artist)
+        rgba = np.asarray(self._canvas.buffer_rgba())
+        return _preview_png(cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR), _PNG_PLOT)
