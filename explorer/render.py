@@ -1,4 +1,7 @@
-"""Rendering for the explorer: lossless PNG, the spectrum panel and the readout table."""
+"""Rendering for the explorer: the spectrum panel (as PNG) and the readout table.
+
+The picture itself is not encoded: explorer/picture.py sends its raw pixels.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +12,12 @@ import numpy as np
 
 from helpers import _numpy
 
-#: The explorer sends its pictures as lossless PNG. Up to this many pixels they
-#: are compressed (zlib level 1, "up" filter, Huffman only: about 7 ms per
-#: megapixel for files about half the raw size); larger pictures are sent
-#: uncompressed ("stored" PNG, 1 byte per pixel, 0.5 ms at 1 megapixel), so that
-#: a move stays within one 60 Hz frame. bench/bench_slider.py compares the options.
-COMPRESS_PIXELS = 600_000
-
-_PNG_COMPRESSED = [
-    cv2.IMWRITE_PNG_COMPRESSION, 1,
-    cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
-    cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
-]
-_PNG_STORED = [cv2.IMWRITE_PNG_COMPRESSION, 0, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
-# For the spectrum plot (mostly flat colour): level 1 without filtering, ~1 ms, ~25 kB.
+# For plots (mostly flat colour): zlib level 1 without filtering, about 1 ms and 25 kB.
 _PNG_PLOT = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
 
 
-def _preview_png(img, params=None):
-    """Encode a uint8 image (grey or BGR) as a lossless PNG, fast (see ``COMPRESS_PIXELS``)."""
-    if params is None:
-        params = _PNG_COMPRESSED if img.shape[0] * img.shape[1] <= COMPRESS_PIXELS else _PNG_STORED
+def _preview_png(img, params=_PNG_PLOT):
+    """Encode a uint8 image (grey or BGR) as a lossless PNG, fast."""
     ok, buf = cv2.imencode(".png", img, params)
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 array as PNG
         raise ValueError("OpenCV could not encode the picture as PNG")
@@ -87,7 +75,7 @@ class _SpectrumPanel:
         for artist in self._artists:
             self.figure.draw_artist(artist)
         rgba = np.asarray(self._canvas.buffer_rgba())
-        return _preview_png(cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR), _PNG_PLOT)
+        return _preview_png(cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
 
 
 def _fmt_seconds(seconds):
