@@ -19,6 +19,7 @@ load_colour, sample_colour_image, rgb_to_ycbcr, ycbcr_to_rgb,   07_colour
 luma, colour_planes, colour_svd, colour_reconstruct,
 colour_approx, colour_stored_values, save_colour_svd,
 load_colour_svd, COLOUR_SPACES, RGB_TO_YCBCR
+randomized_svd, compute_device                                  08_randomized_svd
 ==============================================================  ==========================
 
 The sections follow the order of the series: load, normalize, decompose,
@@ -404,7 +405,7 @@ def _float_matrix(x, who):
     return t
 
 
-def svd(x):
+def svd(x: np.ndarray | torch.Tensor) -> Decomposition:
     """Thin SVD with ``torch.linalg.svd(x, full_matrices=False)``.
 
     Runs on CUDA when it is available; the factors always come back on the CPU
