@@ -3,11 +3,14 @@
 Run with `make bench` (or `.venv/bin/python bench/bench_slider.py`). It measures,
 in one process and interleaved so that a noisy machine hurts both alike:
 
-* the explorer: from a new rank to the image bytes being ready, i.e. what
+* the explorer: from a new rank to the messages being ready, i.e. what
   `RankExplorer` does on every slider move (rebuild A_k from a cached partial
-  sum, `to_uint8`, the cheap readouts, lossless PNG, the spectrum marker, the
-  readout table). SSIM is left out because the widget computes it only after the
-  slider rests (helpers.SETTLE_SECONDS);
+  sum, `to_uint8`, the cheap readouts, the picture's raw pixels, the spectrum
+  marker as PNG, the readout table). The picture is timed twice: whole (no view
+  size known, or the 1:1 view) and fitted to a view of VIEW device pixels, as the
+  browser asks for (explorer/picture.py scales it down with cv2.INTER_AREA).
+  SSIM is left out because the widget computes it only after the slider rests
+  (helpers.SETTLE_SECONDS);
 * the common demo: recompute the SVD with torch.linalg.svd on every move,
   reconstruct, and draw a two-panel matplotlib figure (the picture and the
   spectrum with a marker) to PNG. It runs with PyTorch's default thread count,
@@ -19,6 +22,9 @@ Test images: the hubble sample (1000 x 872) resized with cv2.resize (bicubic)
 to 1000 x 1000 (1 megapixel) and to 2048 x 2048 (4.2 megapixels, the
 helpers.MAX_PIXELS cap). Ranks: 25 spread over 1..min(m, n), in random order,
 several repeats. Figures are medians (and the 90th percentile) in milliseconds.
+
+The browser side (key press to picture painted) is measured by the browser tests,
+tests/test_browser.py, which print their medians.
 """
 
 import io
@@ -34,12 +40,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import helpers  # noqa: E402
-from explorer.cache import _torch_threads  # noqa: E402
-from explorer.render import _PNG_COMPRESSED, _PNG_STORED  # noqa: E402
+from explorer.cache import torch_threads  # noqa: E402
 
 RANKS_PER_SIZE = 25
 REPEATS = {1000: 6, 2048: 3}  # passes over the 25 ranks
 NAIVE_REPEATS = {1000: 5, 2048: 3}
+VIEW = [960, 960]  # device pixels: a 480-pixel-wide picture on a 2x (HiDPI) screen
 
 
 def rss_mb():
@@ -97,30 +103,33 @@ def bench_size(side, rng):
     cache = explorer.cache
     r = cache.max_rank
     print(f"\n{side} x {side} ({img.size / 1e6:.1f} MP): SVD {cache.svd_seconds:.2f} s, "
-          f"partial sums every {cache.spacing} ranks ({len(cache._checkpoints)} of them) "
+          f"partial sums every {cache.spacing} ranks ({len(cache.checkpoint_ranks)} of them) "
           f"{cache.seconds - cache.svd_seconds:.2f} s, whole explorer ready in {build:.2f} s")
     print(f"  cache memory {cache.nbytes / 2**20:.0f} MiB; process RSS grew by {rss_mb() - before:.0f} MiB")
 
     ranks = np.unique(np.linspace(1, r, RANKS_PER_SIZE).round().astype(int)).tolist()
     for k in ranks[:3]:  # warm up
         explorer.render(k, settle=False)
-    fast, naive, stages = [], [], {}
+    fast, fitted, naive, stages, sent = [], [], [], {}, {}
     for repeat in range(REPEATS[side]):
         order = ranks[:]
         rng.shuffle(order)
-        for k in order:
-            t = time.perf_counter()
-            explorer.render(k, settle=False)
-            fast.append(1000 * (time.perf_counter() - t))
-            for name, ms in explorer.timings.items():
-                stages.setdefault(name, []).append(ms)
+        for view, times in (([0, 0], fast), (VIEW, fitted)):  # whole picture, then fitted to the view
+            explorer.picture.view_size = view
+            for k in order:
+                t = time.perf_counter()
+                explorer.render(k, settle=False)
+                times.append(1000 * (time.perf_counter() - t))
+                for name, ms in explorer.timings.items():
+                    stages.setdefault((name, times is fitted), []).append(ms)
+            sent[times is fitted] = len(explorer.picture.pixels)
         if repeat < NAIVE_REPEATS[side]:  # interleaved with the fast runs
             k = rng.choice(ranks)
             t = time.perf_counter()
             naive_move(img, k)
             naive.append(1000 * (time.perf_counter() - t))
     if side == 1000:  # the same demo with the explorer's thread count, for a like-for-like figure
-        with _torch_threads(helpers.EXPLORER_THREADS):
+        with torch_threads(helpers.EXPLORER_THREADS):
             naive_same_threads = []
             for _ in range(3):
                 t = time.perf_counter()
@@ -128,37 +137,15 @@ def bench_size(side, rng):
                 naive_same_threads.append(1000 * (time.perf_counter() - t))
         print(f"  naive demo with {helpers.EXPLORER_THREADS} torch thread(s), like the explorer: "
               f"median {statistics.median(naive_same_threads):.0f} ms")
-    print("  stages (median ms): " + ", ".join(f"{name} {statistics.median(v):.1f}" for name, v in stages.items()))
-    print(f"  explorer: median {statistics.median(fast):.1f} ms, p90 {percentile(fast, 90):.1f} ms, "
-          f"max {max(fast):.1f} ms over {len(fast)} moves; "
-          f"naive: median {statistics.median(naive):.0f} ms over {len(naive)} moves")
+    for is_fitted, label in ((False, "whole picture"), (True, f"fitted to {VIEW[0]} x {VIEW[1]}")):
+        print(f"  stages, {label}, {sent[is_fitted] / 1e6:.2f} MB sent (median ms): " + ", ".join(
+            f"{name} {statistics.median(v):.1f}" for (name, f), v in stages.items() if f == is_fitted))
+    for times, label in ((fast, "whole picture"), (fitted, "fitted to the view")):
+        print(f"  explorer, {label}: median {statistics.median(times):.1f} ms, "
+              f"p90 {percentile(times, 90):.1f} ms, max {max(times):.1f} ms over {len(times)} moves")
+    print(f"  naive: median {statistics.median(naive):.0f} ms over {len(naive)} moves")
     explorer.close()
-    return statistics.median(fast), statistics.median(naive), percentile(fast, 90)
-
-
-def encoder_table():
-    """How long each lossless (or near-lossless) choice takes for a 1-megapixel picture."""
-    img = test_image(1000)
-    d = helpers.svd(helpers.to_unit(img))
-    pictures = [helpers.to_uint8(helpers.reconstruct(d, k)) for k in (10, 100, 500)]
-    choices = {
-        "PNG stored (explorer, > COMPRESS_PIXELS)": (".png", _PNG_STORED),
-        "PNG level 1, up, Huffman (explorer, small)": (".png", _PNG_COMPRESSED),
-        "PNG level 1 (OpenCV default filters)": (".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]),
-        "PNG level 3 (OpenCV default)": (".png", [cv2.IMWRITE_PNG_COMPRESSION, 3]),
-        "JPEG quality 95 (lossy)": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),
-        "BMP (raw)": (".bmp", []),
-    }
-    print("\nencoders at 1 MP (median over ranks 10, 100, 500):")
-    for name, (ext, params) in choices.items():
-        times, sizes = [], []
-        for pic in pictures:
-            for _ in range(7):
-                t = time.perf_counter()
-                ok, buf = cv2.imencode(ext, pic, params)
-                times.append(1000 * (time.perf_counter() - t))
-            sizes.append(len(buf))
-        print(f"  {name:44s} {statistics.median(times):6.1f} ms  {np.mean(sizes) / 1e3:5.0f} kB")
+    return statistics.median(fast), statistics.median(naive), percentile(fast, 90), statistics.median(fitted)
 
 
 def main():
@@ -166,7 +153,6 @@ def main():
           f"{torch.get_num_interop_threads()} interop threads")
     rng = random.Random(0)
     results = {side: bench_size(side, rng) for side in (1000, 2048)}
-    encoder_table()
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -174,8 +160,9 @@ def main():
     for side, label in ((1000, "1 MP"), (2048, "4 MP")):
         print(f"p90 {results[side][2]:.1f} ms ({label})")
     for side, label in ((1000, "1 MP"), (2048, "4 MP")):
-        fast, naive, _ = results[side]
-        print(f"slider: median {fast:.1f} ms ({label}), naive {naive:.0f} ms, ratio {naive / fast:.1f}×")
+        fast, naive, _, fitted = results[side]
+        print(f"slider: median {fast:.1f} ms ({label}), fitted to the view {fitted:.1f} ms, "
+              f"naive {naive:.0f} ms, ratio {naive / fast:.1f}×")
 
 
 if __name__ == "__main__":
