@@ -128,3 +128,69 @@ def check_best_split(answer, rgb, total):
     print(f"✓ chroma rank {answer} with luma rank {total - 2 * answer}: {scores[answer]:.2f} dB, "
           f"the best split of {total} ranks.")
     return True
+
+
+# --- 09 many images -----------------------------------------------------------------
+
+def _centred_svd(X):
+    X = _as_tensor(X).double()
+    mean = X.mean(dim=1, keepdim=True)
+    U, S, _ = torch.linalg.svd(X - mean, full_matrices=False)
+    return X, mean, U, S
+
+
+def check_explained_variance(answer, X, *, k):
+    """Exercise (09): the fraction of the variance of the images (columns of X)
+    explained by the first k principal components (eigenfaces)."""
+    if isinstance(answer, bool) or not isinstance(answer, (float, int, np.floating, np.integer)):
+        print("Set `answer` to a number: a fraction between 0 and 1.")
+        return False
+    answer = float(answer)
+    X, _, _, S = _centred_svd(X)
+    expected = (S[:k].pow(2).sum() / S.pow(2).sum()).item()
+    if abs(answer - expected) <= 1e-3:      # an answer rounded to 3 decimals is accepted
+        print(f"✓ the first {k} components explain {answer:.1%} of the variance.")
+        return True
+    if not 0 <= answer <= 1:
+        print("A fraction of the variance lies between 0 and 1. Divide by the total.")
+    elif abs(answer - (S[:k].sum() / S.sum()).item()) <= 1e-3:
+        print("Variance goes with the squares of the singular values: square them before summing.")
+    elif abs(answer - k / S.shape[0]) <= 1e-3:
+        print("That is the fraction of components, not of variance. Use the singular values.")
+    else:
+        S_raw = torch.linalg.svdvals(X)
+        if abs(answer - (S_raw[:k].pow(2).sum() / S_raw.pow(2).sum()).item()) <= 1e-3:
+            print("Close: PCA describes the images around their mean. Subtract the mean face first.")
+        else:
+            print(f"Not yet. Explained variance = (sum of the first {k} sigma^2) / (sum of all sigma^2), "
+                  "with the sigmas of the centred matrix.")
+    return False
+
+
+def check_face_rebuild(answer, X, *, index, k):
+    """Exercise (09): image ``index`` (a column of X) rebuilt from the mean and k eigenfaces."""
+    if answer is None or not hasattr(answer, "shape") and not isinstance(answer, (list, tuple)):
+        print("Set `answer` to the rebuilt image: the mean face plus its projection on k eigenfaces.")
+        return False
+    X, mean, U, _ = _centred_svd(X)
+    x, mean, U_k = X[:, index], mean[:, 0], U[:, :k]
+    expected = mean + U_k @ (U_k.T @ (x - mean))
+    answer = _as_tensor(answer).double()
+    if answer.numel() != expected.numel():
+        print(f"The image should have {expected.numel()} pixels; yours has {answer.numel()}.")
+        return False
+    answer = answer.reshape(-1)
+    # float64 products of length <= 625: round-off below 1e-10; 1e-6 also accepts float32 work
+    if torch.allclose(answer, expected, atol=1e-6, rtol=0):
+        error = (torch.linalg.norm(x - answer) / torch.linalg.norm(x)).item()
+        print(f"✓ image {index} rebuilt from {k} eigenfaces, relative error {error:.1%}.")
+        return True
+    if torch.allclose(answer + mean, expected, atol=1e-6, rtol=0):
+        print("Almost: the eigenfaces describe differences from the mean face. Add the mean back.")
+    elif torch.allclose(answer, U_k @ (U_k.T @ x) + mean, atol=1e-6, rtol=0) or torch.allclose(
+            answer, U_k @ (U_k.T @ x), atol=1e-6, rtol=0):
+        print("Subtract the mean face before projecting onto the eigenfaces, then add it back.")
+    else:
+        print(f"Not yet. Project the centred image onto the first {k} eigenfaces (U_k U_k^T (x - mean)), "
+              "then add the mean face.")
+    return False
