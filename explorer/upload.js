@@ -9,7 +9,7 @@ const WINDOW = 4; // pieces in flight at once
 
 function formatBytes(n) {
   if (n < 10000) return `${n.toLocaleString("en-US")} B`;
-  if (n < 10000000) return `${(n / 1000).toFixed(1)} kB`;
+  if (n < 1e6) return `${(n / 1000).toFixed(1)} kB`;
   return `${(n / 1e6).toFixed(1)} MB`;
 }
 

@@ -47,12 +47,12 @@ _CSS = """
 def describe_size(n):
     """A file size as people read it (the same units as the browser side).
 
-    >>> describe_size(11_612_345)
-    '11.6 MB'
+    >>> describe_size(11_612_345), describe_size(524_288)
+    ('11.6 MB', '524.3 kB')
     """
     if n < 10_000:
         return f"{n:,} B"
-    return f"{n / 1000:.1f} kB" if n < 10_000_000 else f"{n / 1e6:.1f} MB"
+    return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1e6:.1f} MB"
 
 
 class Upload(anywidget.AnyWidget):
