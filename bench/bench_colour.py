@@ -8,6 +8,8 @@ interleaved so that a noisy machine hurts both alike, it measures:
   whose rank moved from a cached partial sum, YCbCr -> RGB uint8), the readouts
   (stored values, ratio, PSNR on RGB), the Y/Cb/Cr spectrum markers (blitted PNG)
   and explorer.picture.Picture.show (the raw RGB bytes for the canvas);
+* the same through ColourExplorer.render (the widget: also the readout table and
+  the caption), as during a drag;
 * the common demo: an SVD of R, G and B again on every move (torch.linalg.svd),
   reconstruct, and draw a two-panel matplotlib figure (picture and spectra) to PNG,
   with PyTorch's default thread count and with the explorer's one thread.
@@ -30,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import helpers  # noqa: E402
 from explorer.cache import EXPLORER_THREADS, torch_threads  # noqa: E402
-from explorer.colour import ColourCache, ColourSpectrumPanel  # noqa: E402
+from explorer.colour import ColourCache, ColourExplorer, ColourSpectrumPanel  # noqa: E402
 from explorer.picture import Picture  # noqa: E402
 
 SIDE = 1000
@@ -84,16 +86,22 @@ def main():
     picture, out = Picture(), np.empty((SIDE, SIDE, 3), np.uint8)
     rng = np.random.default_rng(0)
     k_luma, k_chroma = 50, 10
+    explorer = ColourExplorer(image=rgb, rank=k_luma, chroma_rank=k_chroma, sources=False)
 
-    def move(k_luma, k_chroma):
+    def move(k_luma, k_chroma):  # what the colour explorer does on a move, step by step
         shown = cache.picture(k_luma, k_chroma, out=out)
         cache.readouts(k_luma, k_chroma, shown)
         panel.draw(k_luma, k_chroma)
         picture.show(shown, rank=k_luma)
 
+    def explorer_move(k_luma, k_chroma):  # the widget itself, as during a drag (SSIM waits)
+        with explorer._quietly():
+            explorer.chroma_slider.value = k_chroma
+        explorer.render(k_luma, settle=False)
+
     for _ in range(3):  # warm up
         move(int(rng.integers(1, SIDE + 1)), int(rng.integers(1, SIDE + 1)))
-    fast, naive, naive_one = {"luma": [], "chroma": []}, [], []
+    fast, naive, naive_one, widget = {"luma": [], "chroma": []}, [], [], []
     for i in range(MOVES):
         which = "luma" if i % 2 else "chroma"
         if which == "luma":
@@ -101,6 +109,7 @@ def main():
         else:
             k_chroma = int(rng.integers(1, SIDE + 1))
         fast[which].append(timed(move, k_luma, k_chroma))
+        widget.append(timed(explorer_move, k_luma, k_chroma))
         if i % (MOVES // NAIVE_MOVES) == 0:  # interleaved with the fast moves
             naive.append(timed(naive_move, rgb, k_luma))
             with torch_threads(EXPLORER_THREADS):
@@ -109,6 +118,8 @@ def main():
     median = statistics.median(both)
     print(f"  luma moves median {statistics.median(fast['luma']):.1f} ms, "
           f"chroma moves median {statistics.median(fast['chroma']):.1f} ms")
+    print(f"  ColourExplorer.render (the widget, readout table and caption included): "
+          f"median {statistics.median(widget):.1f} ms, p90 {np.percentile(widget, 90):.1f} ms")
     print(f"  naive colour demo: median {statistics.median(naive):.0f} ms "
           f"({statistics.median(naive_one):.0f} ms with {EXPLORER_THREADS} torch thread)")
     print(f"colour slider: median {median:.1f} ms (1 MP), p90 {np.percentile(both, 90):.1f} ms, "

@@ -174,3 +174,188 @@ class ColourSpectrumPanel:
             self.figure.draw_artist(artist)
         rgba = np.asarray(self._canvas.buffer_rgba())
         return _preview_png(cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR), _PNG_PLOT)
+
+
+def _readouts_table(r):
+    """The colour readout table, rendered from ``ColourExplorer.readouts``."""
+    psnr_text = "∞ (identical)" if math.isinf(r["psnr"]) else f"{r['psnr']:.2f} dB"
+    ssim_text = "…" if r["ssim"] is None else f"{r['ssim']:.4f}"
+    rows = [
+        ("luma rank / chroma rank", f"{r['k_luma']} / {r['k_chroma']} of {r['max_rank']}"),
+        ("values stored (k<sub>Y</sub> + 2k<sub>C</sub>)(m+n+1)", f"{r['stored_values']:,}"),
+        ("original 3·m·n (uint8 values)", f"{r['original_values']:,}"),
+        ("compression ratio", f"{r['ratio']:.2f}×"),
+        ("PSNR on RGB (shown picture)", psnr_text),
+        ("SSIM on luma (shown picture)", ssim_text),
+    ]
+    cells = "".join(f"<tr><td style='padding:1px 8px 1px 0'>{name}</td>"
+                    f"<td style='text-align:right;font-family:monospace'>{value}</td></tr>"
+                    for name, value in rows)
+    return f"<table style='font-size:12px;line-height:1.35'>{cells}</table>"
+
+
+def _is_grey(rgb):
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
+def _colour_explorer_class():
+    """ColourExplorer is built on RankExplorer, imported only when it is first used."""
+    from explorer.widget import ERROR_GAIN, RankExplorer, _clamp_rank
+
+    class ColourExplorer(RankExplorer):
+        """``RankExplorer`` that keeps colour: for a colour picture a toggle switches
+        between grey (the luma plane, one rank slider) and colour, where the rank slider
+        is the luma rank and a second slider sets the chroma rank (Cb and Cr). In colour
+        the readouts give the stored values, the ratio and PSNR on RGB (SSIM on luma
+        once the slider rests) and the spectrum shows Y, Cb and Cr.
+
+        >>> explorer = ColourExplorer(sample="astronaut", rank=40, chroma_rank=10)
+        >>> explorer.mode.value, explorer.readouts["stored_values"]
+        ('colour', 61500)
+        """
+
+        def __init__(self, image=None, *, sample="astronaut", rank=50, chroma_rank=None, sources=True):
+            import ipywidgets as widgets
+
+            self.colour_cache = None
+            self._colour_panel = None
+            self._chroma_start = chroma_rank
+            self.mode = widgets.ToggleButtons(options=["grey", "colour"], value="colour",
+                                              tooltips=["luma only, one rank", "Y, Cb, Cr: luma and chroma ranks"])
+            self.chroma_slider = widgets.IntSlider(value=1, min=1, max=1, description="chroma k",
+                                                   continuous_update=True,
+                                                   layout=widgets.Layout(flex="1 1 auto", min_width="260px"))
+            self.colour_controls = widgets.HBox([self.mode, self.chroma_slider],
+                                                layout=widgets.Layout(width="100%", align_items="center"))
+            self.colour_controls.add_class("rank-explorer-colour")
+            if image is not None:
+                image = _numpy(image)
+                self._next_rgb = None if image.ndim == 2 or _is_grey(image) else image
+                grey = image if image.ndim == 2 else _luma_of(image)
+            else:
+                from helpers import read_image, sample_path
+
+                rgb, _ = read_image(sample_path(sample), colour=True)
+                self._next_rgb, grey = (None if _is_grey(rgb) else rgb), None
+            super().__init__(grey, sample=sample, rank=rank, sources=sources)
+            children = list(self.widget.children)
+            children.insert(children.index(self.status) + 2, self.colour_controls)
+            self.widget.children = children
+            self.mode.observe(self._on_mode, "value")
+            self.chroma_slider.observe(self._on_chroma, "value")
+
+        # -- colour state ------------------------------------------------------
+
+        @property
+        def in_colour(self):
+            """True when the picture is colour and the toggle is on colour."""
+            return self.colour_cache is not None and self.mode.value == "colour"
+
+        def _install(self, cache, label, notice=""):
+            rgb, self._next_rgb = self._next_rgb, None
+            self.colour_cache = self._colour_panel = None
+            if rgb is not None:
+                self.colour_cache = ColourCache(rgb)
+                self._colour_panel = ColourSpectrumPanel(self.colour_cache.spectra)
+                self._colour_buffer = np.empty(rgb.shape, np.uint8)
+                r = self.colour_cache.max_rank
+                start, self._chroma_start = self._chroma_start or max(1, self.slider.value // 4), None
+                with self._quietly():
+                    self.chroma_slider.max = r
+                    self.chroma_slider.value = _clamp_rank(start, r)
+                    self.mode.value = "colour"
+            self.colour_controls.layout.display = None if rgb is not None else "none"
+            super()._install(cache, label, notice)
+
+        def _load(self, source, *, label, name=None, upload=False):
+            from helpers import read_image
+
+            try:
+                rgb, _ = read_image(source, name=name, colour=True)
+                self._next_rgb = None if _is_grey(rgb) else rgb
+            except Exception:  # the grey loader below says what is wrong with the file
+                self._next_rgb = None
+            return super()._load(source, label=label, name=name, upload=upload)
+
+        def _on_mode(self, change):
+            if not self._quiet:
+                self.render(self.slider.value)
+
+        def _on_chroma(self, change):
+            if self._quiet or not self.in_colour:
+                return
+            self._shown = None  # the luma rank did not move, but the picture must be redrawn
+            self._on_rank(type("Change", (), {"new": self.slider.value})())
+
+        # -- drawing -------------------------------------------------------------
+
+        def _draw(self, k):
+            if not self.in_colour:
+                return super()._draw(k)
+            t0 = _now()
+            kc = self.chroma_slider.value
+            shown = self.colour_cache.picture(k, kc, out=self._colour_buffer)
+            self._recon, self._shown = shown, k
+            self._cancel_settle()
+            readouts = self.colour_cache.readouts(k, kc, shown)
+            m, n = self.colour_cache.shape
+            self.readouts = {**readouts, "k": k, "max_rank": self.colour_cache.max_rank, "height": m, "width": n,
+                             "original_values": 3 * m * n, "ssim": None, "mode": "colour"}
+            t1 = _now()
+            self.picture.show(self._picture(), rank=k)
+            t2 = _now()
+            self.spectrum.value = self._colour_panel.draw(k, kc)
+            t3 = _now()
+            self.table.value = _readouts_table(self.readouts)
+            self.caption.value = self._caption()
+            self.renders += 1
+            self.timings = {name: 1000 * dt for name, dt in [
+                ("picture and readouts", t1 - t0), ("picture", t2 - t1), ("spectrum", t3 - t2),
+                ("total", _now() - t0)]}
+
+        def _picture(self):
+            if not self.in_colour:
+                return super()._picture()
+            view = self.view.value
+            if view == "original":
+                return self.colour_cache.image
+            if view == "error":
+                return cv2.convertScaleAbs(cv2.absdiff(self.colour_cache.image, self._recon), alpha=ERROR_GAIN)
+            return self._recon
+
+        def _caption(self):
+            if not self.in_colour:
+                return super()._caption()
+            k, kc = self._shown, self.chroma_slider.value
+            return {
+                "reconstruction": f"colour picture: luma rank {k}, chroma rank {kc} (Y, Cb, Cr)",
+                "error": f"error |RGB − RGB<sub>k</sub>| per channel, ×{ERROR_GAIN}",
+                "original": "the original colour image",
+            }[self.view.value]
+
+        def _settle(self):
+            if not self.in_colour:
+                return super()._settle()
+            self._settle_handle = None
+            if self._recon is None or self.readouts.get("ssim") is not None:
+                return
+            from helpers import luma, ssim
+
+            self.readouts["ssim"] = ssim(luma(self.colour_cache.image), luma(self._recon))
+            self.table.value = _readouts_table(self.readouts)
+
+    return ColourExplorer
+
+
+def _luma_of(rgb):
+    from helpers import luma
+
+    return luma(rgb)
+
+
+def __getattr__(name):
+    if name == "ColourExplorer":
+        cls = _colour_explorer_class()
+        globals()["ColourExplorer"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

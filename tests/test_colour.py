@@ -299,3 +299,39 @@ def test_colour_cache_moves_and_rank_errors(astronaut):
     assert set(cache.spectra) == {"Y", "Cb", "Cr"}
     panel = ColourSpectrumPanel(cache.spectra)
     assert panel.draw(60, 30)[:4] == b"\x89PNG" and panel.draw(60, 30) != panel.draw(61, 30)
+
+
+def test_colour_explorer_driven_in_the_kernel(astronaut):
+    import cv2
+
+    from explorer.colour import ColourExplorer
+
+    explorer = ColourExplorer(sample="astronaut", rank=40, chroma_rank=10)
+    assert explorer.in_colour and explorer.picture.channels == 3 and explorer.picture.rank == 40
+    assert explorer.readouts["stored_values"] == helpers.colour_stored_values(512, 512, (40, 10, 10), "ycbcr")
+    expected = helpers.colour_approx(astronaut, (40, 10, 10), "ycbcr")
+    # float32 sums in another order: one level at most
+    shown = np.frombuffer(explorer.picture.pixels, np.uint8).reshape(512, 512, 3)
+    assert np.abs(shown.astype(int) - expected).max() <= 1
+    before = explorer.readouts["psnr"]
+    explorer.chroma_slider.value = 30          # the chroma slider redraws, the luma rank stays
+    assert explorer.readouts["k_chroma"] == 30 and explorer.readouts["k_luma"] == 40
+    assert explorer.readouts["psnr"] > before
+    explorer.slider.value = 80                 # the rank slider is the luma rank in colour
+    assert explorer.readouts["k_luma"] == 80 and explorer.picture.rank == 80
+    assert explorer.readouts["ssim"] is not None   # no event loop here: SSIM on luma at once
+    assert "SSIM on luma" in explorer.table.value
+
+    explorer.mode.value = "grey"               # the toggle: the luma plane, one slider
+    assert explorer.picture.channels == 1 and explorer.readouts["stored_values"] == 80 * 1025
+    explorer.mode.value = "colour"
+    assert explorer.picture.channels == 3
+
+    ok, png = cv2.imencode(".png", helpers.sample_image("camera"))
+    assert explorer._on_upload("camera.png", png.tobytes())          # a grey upload: no toggle
+    assert not explorer.in_colour and explorer.colour_controls.layout.display == "none"
+    ok, png = cv2.imencode(".png", cv2.cvtColor(astronaut, cv2.COLOR_BGR2RGB))
+    explorer._on_upload("photo.png", png.tobytes())                 # a colour upload keeps its colour
+    assert explorer.in_colour and explorer.picture.channels == 3
+    assert explorer.colour_controls.layout.display is None
+    explorer.close()
