@@ -195,3 +195,43 @@ def test_check_power_iters(capsys):
         assert not checks.check_power_iters(wrong, A, k=50, within=0.01)
     out = capsys.readouterr().out
     assert "✓" not in out and f"power_iters={best} " not in out      # the hints never name the answer
+
+
+def faces_matrix():
+    from skimage import data
+    faces = data.lfw_subset()[:100]
+    return torch.from_numpy(faces.reshape(100, -1).T.copy())        # 625 pixels x 100 faces
+
+
+def test_check_explained_variance(capsys):
+    X = faces_matrix()
+    Xc = X - X.mean(dim=1, keepdim=True)
+    S = torch.linalg.svdvals(Xc)
+    right = (S[:10] ** 2).sum().item() / (S ** 2).sum().item()
+    assert checks.check_explained_variance(right, X, k=10)
+    assert checks.check_explained_variance(round(right, 3), X, k=10)
+    assert "✓" in capsys.readouterr().out
+    S_raw = torch.linalg.svdvals(X)
+    wrong = [None, "0.7", 67.6, (S[:10].sum() / S.sum()).item(), 10 / 100,
+             ((S_raw[:10] ** 2).sum() / (S_raw ** 2).sum()).item(), right + 0.05]
+    for answer in wrong:
+        assert not checks.check_explained_variance(answer, X, k=10), answer
+    out = capsys.readouterr().out
+    assert "✓" not in out and f"{right:.3f}" not in out and f"{right:.1%}" not in out
+    assert "Subtract the mean" in out and "square them" in out
+
+
+def test_check_face_rebuild(capsys):
+    X = faces_matrix()
+    mean = X.mean(dim=1)
+    U = torch.linalg.svd(X - mean[:, None], full_matrices=False).U[:, :20]
+    right = mean + U @ (U.T @ (X[:, 7] - mean))
+    assert checks.check_face_rebuild(right, X, index=7, k=20)
+    assert checks.check_face_rebuild(right.float().reshape(25, 25).numpy(), X, index=7, k=20)
+    assert "✓" in capsys.readouterr().out
+    wrong = [None, right[:100], right - mean, U @ (U.T @ X[:, 7]), X[:, 7],
+             mean + U[:, :10] @ (U[:, :10].T @ (X[:, 7] - mean))]
+    for answer in wrong:
+        assert not checks.check_face_rebuild(answer, X, index=7, k=20)
+    out = capsys.readouterr().out
+    assert "✓" not in out and "Add the mean back" in out and "Subtract the mean" in out
