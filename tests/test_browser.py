@@ -635,14 +635,15 @@ window.__svd = {
     scope.addEventListener('change', (event) => {
       if (event.target.type !== 'file' || !event.target.files.length) return;
       const file = event.target.files[0];
-      Object.assign(w, {t0: performance.now(), name: file.name, tName: null, tPaint: null, tFinal: null,
-                        texts: []});
+      Object.assign(w, {t0: performance.now(), name: file.name, tName: null, tDecode: null, tPaint: null,
+                        tFinal: null, texts: []});
     }, true);
     new MutationObserver(() => {
       if (w.t0 === null || w.tFinal !== null) return;
       const t = performance.now() - w.t0, text = status.textContent, state = status.dataset.state;
       if (w.texts[w.texts.length - 1] !== text) w.texts.push(text);
       if (w.tName === null && text.includes(w.name)) w.tName = t;
+      if (w.tDecode === null && text.includes('decoding')) w.tDecode = t;  // all of the file arrived
       if ((state === 'done' || state === 'error') && text.includes(w.name)) {
         w.tFinal = t; w.state = state; w.text = text;
       }
@@ -654,7 +655,8 @@ window.__svd = {
   uploadResult(name) {
     const w = this.upload;
     if (!w || w.name !== name || w.tFinal === null) return null;
-    return {state: w.state, text: w.text, tName: w.tName, tPaint: w.tPaint, tFinal: w.tFinal, texts: w.texts};
+    return {state: w.state, text: w.text, tName: w.tName, tDecode: w.tDecode, tPaint: w.tPaint,
+            tFinal: w.tFinal, texts: w.texts};
   },
   stopLatency(scope) {
     this.latency.observer.disconnect();
@@ -1190,10 +1192,12 @@ def check_uploads(page, scope, front, files, expected, browser_report):
         )
         if state == "done":
             assert result["tPaint"] is not None, f"{front}: {name} was accepted but no picture was painted"
+        arrived = f", in the kernel after {result['tDecode'] / 1000:.2f} s" if result["tDecode"] else ""
         picture = f", first picture after {result['tPaint'] / 1000:.2f} s" if result["tPaint"] else ""
         browser_report.append(
             f"{front}: {name} ({_megabytes(path)}): name and size on screen after {result['tName']:.0f} ms"
-            f"{picture}, final message after {result['tFinal'] / 1000:.2f} s: {result['text']}"
+            f"{arrived}{picture}, final message after {result['tFinal'] / 1000:.2f} s. The line read: "
+            + " | ".join(result["texts"])
         )
         # The slider still works: one key press gives a new picture and readout.
         state_now = page.evaluate("(s) => __svd.sliderState(s)", scope.element_handle())
