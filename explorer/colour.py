@@ -287,6 +287,15 @@ def _colour_explorer_class():
             self._shown = None  # the luma rank did not move, but the picture must be redrawn
             self._on_rank(type("Change", (), {"new": self.slider.value})())
 
+        def images(self, k, k_chroma=None):
+            """(picture, error view) as uint8 arrays, as the explorer shows them: in colour
+            with luma rank k and chroma rank ``k_chroma`` (default: the chroma slider's)."""
+            if not self.in_colour:
+                return super().images(k)
+            k_chroma = self.chroma_slider.value if k_chroma is None else k_chroma
+            shown = self.colour_cache.picture(k, k_chroma)
+            return shown, cv2.convertScaleAbs(cv2.absdiff(self.colour_cache.image, shown), alpha=ERROR_GAIN)
+
         # -- drawing -------------------------------------------------------------
 
         def _draw(self, k):
