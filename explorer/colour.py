@@ -3,6 +3,10 @@ picture for any (luma rank, chroma rank) pair is quick, with its readouts and sp
 
 The lesson (notebook 07) is that luma deserves more rank than chroma; the explorer
 shows it with two sliders. Cb and Cr share the chroma rank.
+
+- ``ColourCache``: the three SVDs as partial sums; ``picture(k_luma, k_chroma)``;
+- ``ColourSpectrumPanel``: the Y, Cb and Cr spectra with markers (blitted PNG);
+- ``ColourExplorer``: ``RankExplorer`` with a grey/colour toggle and a chroma slider.
 """
 
 from __future__ import annotations
@@ -15,7 +19,19 @@ import torch
 
 from explorer.cache import _now, checkpoint_spacing, torch_threads
 from explorer.render import _PNG_PLOT, _preview_png
-from helpers import RGB_TO_YCBCR, _numpy, check_rank, colour_planes, colour_stored_values, svd
+from explorer.widget import ERROR_GAIN, RankExplorer, _clamp_rank
+from helpers import (
+    RGB_TO_YCBCR,
+    _numpy,
+    check_rank,
+    colour_planes,
+    colour_stored_values,
+    luma,
+    read_image,
+    sample_path,
+    ssim,
+    svd,
+)
 
 #: Memory the colour cache may spend on partial sums, for the three planes together:
 #: at 1 megapixel that is a sum every 32 ranks in each plane (as for grey).
@@ -198,173 +214,150 @@ def _is_grey(rgb):
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 
-def _colour_explorer_class():
-    """ColourExplorer is built on RankExplorer, imported only when it is first used."""
-    from explorer.widget import ERROR_GAIN, RankExplorer, _clamp_rank
+class ColourExplorer(RankExplorer):
+    """``RankExplorer`` that keeps colour: for a colour picture a toggle switches
+    between grey (the luma plane, one rank slider) and colour, where the rank slider
+    is the luma rank and a second slider sets the chroma rank (Cb and Cr). In colour
+    the readouts give the stored values, the ratio and PSNR on RGB (SSIM on luma
+    once the slider rests) and the spectrum shows Y, Cb and Cr.
 
-    class ColourExplorer(RankExplorer):
-        """``RankExplorer`` that keeps colour: for a colour picture a toggle switches
-        between grey (the luma plane, one rank slider) and colour, where the rank slider
-        is the luma rank and a second slider sets the chroma rank (Cb and Cr). In colour
-        the readouts give the stored values, the ratio and PSNR on RGB (SSIM on luma
-        once the slider rests) and the spectrum shows Y, Cb and Cr.
+    >>> explorer = ColourExplorer(sample="astronaut", rank=40, chroma_rank=10)
+    >>> explorer.mode.value, explorer.readouts["stored_values"]
+    ('colour', 61500)
+    """
 
-        >>> explorer = ColourExplorer(sample="astronaut", rank=40, chroma_rank=10)
-        >>> explorer.mode.value, explorer.readouts["stored_values"]
-        ('colour', 61500)
-        """
+    def __init__(self, image=None, *, sample="astronaut", rank=50, chroma_rank=None, sources=True):
+        import ipywidgets as widgets
 
-        def __init__(self, image=None, *, sample="astronaut", rank=50, chroma_rank=None, sources=True):
-            import ipywidgets as widgets
+        self.colour_cache = None
+        self._colour_panel = None
+        self._chroma_start = chroma_rank
+        self.mode = widgets.ToggleButtons(options=["grey", "colour"], value="colour",
+                                          tooltips=["luma only, one rank", "Y, Cb, Cr: luma and chroma ranks"])
+        self.chroma_slider = widgets.IntSlider(value=1, min=1, max=1, description="chroma k",
+                                               continuous_update=True,
+                                               layout=widgets.Layout(flex="1 1 auto", min_width="260px"))
+        self.colour_controls = widgets.HBox([self.mode, self.chroma_slider],
+                                            layout=widgets.Layout(width="100%", align_items="center"))
+        for part, name in [(self.colour_controls, "colour"), (self.mode, "mode"),
+                           (self.chroma_slider, "chroma-slider")]:
+            part.add_class(f"rank-explorer-{name}")  # for browser tests and custom styles
+        if image is not None:
+            image = _numpy(image)
+            self._next_rgb = None if image.ndim == 2 or _is_grey(image) else image
+            grey = image if image.ndim == 2 else luma(image)
+        else:
+            rgb, _ = read_image(sample_path(sample), colour=True)
+            self._next_rgb, grey = (None if _is_grey(rgb) else rgb), None
+        super().__init__(grey, sample=sample, rank=rank, sources=sources)
+        children = list(self.widget.children)
+        children.insert(children.index(self.status) + 2, self.colour_controls)
+        self.widget.children = children
+        self.mode.observe(self._on_mode, "value")
+        self.chroma_slider.observe(self._on_chroma, "value")
 
-            self.colour_cache = None
-            self._colour_panel = None
-            self._chroma_start = chroma_rank
-            self.mode = widgets.ToggleButtons(options=["grey", "colour"], value="colour",
-                                              tooltips=["luma only, one rank", "Y, Cb, Cr: luma and chroma ranks"])
-            self.chroma_slider = widgets.IntSlider(value=1, min=1, max=1, description="chroma k",
-                                                   continuous_update=True,
-                                                   layout=widgets.Layout(flex="1 1 auto", min_width="260px"))
-            self.colour_controls = widgets.HBox([self.mode, self.chroma_slider],
-                                                layout=widgets.Layout(width="100%", align_items="center"))
-            self.colour_controls.add_class("rank-explorer-colour")
-            if image is not None:
-                image = _numpy(image)
-                self._next_rgb = None if image.ndim == 2 or _is_grey(image) else image
-                grey = image if image.ndim == 2 else _luma_of(image)
-            else:
-                from helpers import read_image, sample_path
+    # -- colour state ------------------------------------------------------
 
-                rgb, _ = read_image(sample_path(sample), colour=True)
-                self._next_rgb, grey = (None if _is_grey(rgb) else rgb), None
-            super().__init__(grey, sample=sample, rank=rank, sources=sources)
-            children = list(self.widget.children)
-            children.insert(children.index(self.status) + 2, self.colour_controls)
-            self.widget.children = children
-            self.mode.observe(self._on_mode, "value")
-            self.chroma_slider.observe(self._on_chroma, "value")
+    @property
+    def in_colour(self):
+        """True when the picture is colour and the toggle is on colour."""
+        return self.colour_cache is not None and self.mode.value == "colour"
 
-        # -- colour state ------------------------------------------------------
+    def _install(self, cache, label, notice=""):
+        rgb, self._next_rgb = self._next_rgb, None
+        self.colour_cache = self._colour_panel = None
+        if rgb is not None:
+            self.colour_cache = ColourCache(rgb)
+            self._colour_panel = ColourSpectrumPanel(self.colour_cache.spectra)
+            self._colour_buffer = np.empty(rgb.shape, np.uint8)
+            r = self.colour_cache.max_rank
+            start, self._chroma_start = self._chroma_start or max(1, self.slider.value // 4), None
+            with self._quietly():
+                self.chroma_slider.max = r
+                self.chroma_slider.value = _clamp_rank(start, r)
+                self.mode.value = "colour"
+        self.colour_controls.layout.display = None if rgb is not None else "none"
+        super()._install(cache, label, notice)
 
-        @property
-        def in_colour(self):
-            """True when the picture is colour and the toggle is on colour."""
-            return self.colour_cache is not None and self.mode.value == "colour"
+    def _load(self, source, *, label, name=None, upload=False):
+        try:
+            rgb, _ = read_image(source, name=name, colour=True)
+            self._next_rgb = None if _is_grey(rgb) else rgb
+        except Exception:  # the grey loader below says what is wrong with the file
+            self._next_rgb = None
+        return super()._load(source, label=label, name=name, upload=upload)
 
-        def _install(self, cache, label, notice=""):
-            rgb, self._next_rgb = self._next_rgb, None
-            self.colour_cache = self._colour_panel = None
-            if rgb is not None:
-                self.colour_cache = ColourCache(rgb)
-                self._colour_panel = ColourSpectrumPanel(self.colour_cache.spectra)
-                self._colour_buffer = np.empty(rgb.shape, np.uint8)
-                r = self.colour_cache.max_rank
-                start, self._chroma_start = self._chroma_start or max(1, self.slider.value // 4), None
-                with self._quietly():
-                    self.chroma_slider.max = r
-                    self.chroma_slider.value = _clamp_rank(start, r)
-                    self.mode.value = "colour"
-            self.colour_controls.layout.display = None if rgb is not None else "none"
-            super()._install(cache, label, notice)
+    def _on_mode(self, change):
+        if not self._quiet:
+            self.render(self.slider.value)
 
-        def _load(self, source, *, label, name=None, upload=False):
-            from helpers import read_image
+    def _on_chroma(self, change):
+        if self._quiet or not self.in_colour:
+            return
+        self._shown = None  # the luma rank did not move, but the picture must be redrawn
+        self._on_rank(type("Change", (), {"new": self.slider.value})())
 
-            try:
-                rgb, _ = read_image(source, name=name, colour=True)
-                self._next_rgb = None if _is_grey(rgb) else rgb
-            except Exception:  # the grey loader below says what is wrong with the file
-                self._next_rgb = None
-            return super()._load(source, label=label, name=name, upload=upload)
+    def images(self, k, k_chroma=None):
+        """(picture, error view) as uint8 arrays, as the explorer shows them: in colour
+        with luma rank k and chroma rank ``k_chroma`` (default: the chroma slider's)."""
+        if not self.in_colour:
+            return super().images(k)
+        k_chroma = self.chroma_slider.value if k_chroma is None else k_chroma
+        shown = self.colour_cache.picture(k, k_chroma)
+        return shown, cv2.convertScaleAbs(cv2.absdiff(self.colour_cache.image, shown), alpha=ERROR_GAIN)
 
-        def _on_mode(self, change):
-            if not self._quiet:
-                self.render(self.slider.value)
+    # -- drawing -------------------------------------------------------------
 
-        def _on_chroma(self, change):
-            if self._quiet or not self.in_colour:
-                return
-            self._shown = None  # the luma rank did not move, but the picture must be redrawn
-            self._on_rank(type("Change", (), {"new": self.slider.value})())
+    def _draw(self, k):
+        if not self.in_colour:
+            return super()._draw(k)
+        t0 = _now()
+        kc = self.chroma_slider.value
+        shown = self.colour_cache.picture(k, kc, out=self._colour_buffer)
+        self._recon, self._shown = shown, k
+        self._cancel_settle()
+        readouts = self.colour_cache.readouts(k, kc, shown)
+        m, n = self.colour_cache.shape
+        self.readouts = {**readouts, "k": k, "max_rank": self.colour_cache.max_rank, "height": m, "width": n,
+                         "original_values": 3 * m * n, "ssim": None, "mode": "colour"}
+        t1 = _now()
+        self.picture.show(self._picture(), rank=k)
+        t2 = _now()
+        self.spectrum.value = self._colour_panel.draw(k, kc)
+        t3 = _now()
+        self.table.value = _readouts_table(self.readouts)
+        self.caption.value = self._caption()
+        self.renders += 1
+        self.timings = {name: 1000 * dt for name, dt in [
+            ("picture and readouts", t1 - t0), ("picture", t2 - t1), ("spectrum", t3 - t2),
+            ("total", _now() - t0)]}
 
-        def images(self, k, k_chroma=None):
-            """(picture, error view) as uint8 arrays, as the explorer shows them: in colour
-            with luma rank k and chroma rank ``k_chroma`` (default: the chroma slider's)."""
-            if not self.in_colour:
-                return super().images(k)
-            k_chroma = self.chroma_slider.value if k_chroma is None else k_chroma
-            shown = self.colour_cache.picture(k, k_chroma)
-            return shown, cv2.convertScaleAbs(cv2.absdiff(self.colour_cache.image, shown), alpha=ERROR_GAIN)
+    def _picture(self):
+        if not self.in_colour:
+            return super()._picture()
+        view = self.view.value
+        if view == "original":
+            return self.colour_cache.image
+        if view == "error":
+            return cv2.convertScaleAbs(cv2.absdiff(self.colour_cache.image, self._recon), alpha=ERROR_GAIN)
+        return self._recon
 
-        # -- drawing -------------------------------------------------------------
+    def _caption(self):
+        if not self.in_colour:
+            return super()._caption()
+        k, kc = self._shown, self.chroma_slider.value
+        return {
+            "reconstruction": f"colour picture: luma rank {k}, chroma rank {kc} (Y, Cb, Cr)",
+            "error": f"error |RGB − RGB<sub>k</sub>| per channel, ×{ERROR_GAIN}",
+            "original": "the original colour image",
+        }[self.view.value]
 
-        def _draw(self, k):
-            if not self.in_colour:
-                return super()._draw(k)
-            t0 = _now()
-            kc = self.chroma_slider.value
-            shown = self.colour_cache.picture(k, kc, out=self._colour_buffer)
-            self._recon, self._shown = shown, k
-            self._cancel_settle()
-            readouts = self.colour_cache.readouts(k, kc, shown)
-            m, n = self.colour_cache.shape
-            self.readouts = {**readouts, "k": k, "max_rank": self.colour_cache.max_rank, "height": m, "width": n,
-                             "original_values": 3 * m * n, "ssim": None, "mode": "colour"}
-            t1 = _now()
-            self.picture.show(self._picture(), rank=k)
-            t2 = _now()
-            self.spectrum.value = self._colour_panel.draw(k, kc)
-            t3 = _now()
-            self.table.value = _readouts_table(self.readouts)
-            self.caption.value = self._caption()
-            self.renders += 1
-            self.timings = {name: 1000 * dt for name, dt in [
-                ("picture and readouts", t1 - t0), ("picture", t2 - t1), ("spectrum", t3 - t2),
-                ("total", _now() - t0)]}
+    def _settle(self):
+        if not self.in_colour:
+            return super()._settle()
+        self._settle_handle = None
+        if self._recon is None or self.readouts.get("ssim") is not None:
+            return
+        self.readouts["ssim"] = ssim(luma(self.colour_cache.image), luma(self._recon))
+        self.table.value = _readouts_table(self.readouts)
 
-        def _picture(self):
-            if not self.in_colour:
-                return super()._picture()
-            view = self.view.value
-            if view == "original":
-                return self.colour_cache.image
-            if view == "error":
-                return cv2.convertScaleAbs(cv2.absdiff(self.colour_cache.image, self._recon), alpha=ERROR_GAIN)
-            return self._recon
-
-        def _caption(self):
-            if not self.in_colour:
-                return super()._caption()
-            k, kc = self._shown, self.chroma_slider.value
-            return {
-                "reconstruction": f"colour picture: luma rank {k}, chroma rank {kc} (Y, Cb, Cr)",
-                "error": f"error |RGB − RGB<sub>k</sub>| per channel, ×{ERROR_GAIN}",
-                "original": "the original colour image",
-            }[self.view.value]
-
-        def _settle(self):
-            if not self.in_colour:
-                return super()._settle()
-            self._settle_handle = None
-            if self._recon is None or self.readouts.get("ssim") is not None:
-                return
-            from helpers import luma, ssim
-
-            self.readouts["ssim"] = ssim(luma(self.colour_cache.image), luma(self._recon))
-            self.table.value = _readouts_table(self.readouts)
-
-    return ColourExplorer
-
-
-def _luma_of(rgb):
-    from helpers import luma
-
-    return luma(rgb)
-
-
-def __getattr__(name):
-    if name == "ColourExplorer":
-        cls = _colour_explorer_class()
-        globals()["ColourExplorer"] = cls
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
