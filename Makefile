@@ -1,7 +1,10 @@
 # Two front doors: `make lab` (set up and open the series) and `make test`.
 # Both create .venv on first use and reinstall only when a requirements file changes.
 
-PYTHON ?= python3
+# PYTHON: the Python that creates .venv. Left empty, tools/find_python.sh picks python3 if it
+# is 3.10 to 3.14, else the newest python3.14 ... python3.10 on the PATH.
+PYTHON ?=
+PIP_VERSION := 26.3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
@@ -16,10 +19,13 @@ DETERMINISTIC := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 setup: $(VENV)/.class-env
 
-$(VENV)/.class-env: requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 10) else "Python 3.10 or newer is needed, found %d.%d" % v[:2])'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade --quiet pip
+# torch first: on Linux x86_64 the CPU build from PyTorch's index, or PyPI's within
+# seconds when that index cannot be reached (tools/install_torch.py prints which).
+$(VENV)/.class-env: requirements.txt pyproject.toml tools/install_torch.py
+	@test -x $(PY) || { python=$$(PYTHON="$(PYTHON)" $(SHELL) tools/find_python.sh) \
+		&& echo "make: creating $(VENV) with $$python ($$("$$python" --version 2>&1))" && "$$python" -m venv $(VENV); }
+	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
+	$(PY) tools/install_torch.py
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install --no-deps -e .
 	touch $@
@@ -54,10 +60,10 @@ test: $(VENV)/.test-env
 # Re-execute every notebook in place, top to bottom, each in a fresh kernel.
 notebooks: $(VENV)/.class-env
 	@for nb in $(NOTEBOOKS); do \
-		start=$$(date +%s%N); \
+		start=$$($(PY) -c 'import time; print(time.time())'); \
 		$(DETERMINISTIC) $(BIN)/jupyter nbconvert --to notebook --execute --inplace --log-level=WARN \
 			--ExecutePreprocessor.timeout=300 "$$nb" || { echo "FAILED: $$nb"; exit 1; }; \
-		echo "$$nb: $$(( ($$(date +%s%N) - start) / 1000000 )) ms"; \
+		$(PY) -c 'import sys, time; print(f"{sys.argv[1]}: {(time.time() - float(sys.argv[2])) * 1000:.0f} ms")' "$$nb" "$$start"; \
 	done
 
 media: $(VENV)/.class-env
