@@ -335,3 +335,32 @@ def test_colour_explorer_driven_in_the_kernel(astronaut):
     assert explorer.in_colour and explorer.picture.channels == 3
     assert explorer.colour_controls.layout.display is None
     explorer.close()
+
+
+# --- the exercise checks of notebook 07 ----------------------------------------------------
+
+def test_check_colour_break_even(capsys):
+    import checks
+
+    m, n = 512, 512
+    assert checks.check_colour_break_even((m * n / (m + n + 1), 3 * m * n / (m + 3 * n + 1)), m, n)
+    assert "✓" in capsys.readouterr().out
+    for wrong in [None, (1, 2, 3), (255, 383), (m * n / (m + n + 1), m * n / (m + 3 * n + 1)), ("a", 1)]:
+        assert not checks.check_colour_break_even(wrong, m, n)
+        out = capsys.readouterr().out
+        assert "✓" not in out and "383.8" not in out and "255.8" not in out   # a hint, never the answer
+
+
+def test_check_best_split(capsys, coffee):
+    import checks
+
+    total = int(3 * 400 * 600 / 12.5 // (400 + 600 + 1))
+    decompositions = helpers.colour_svd(coffee, "ycbcr")
+    scores = {c: helpers.psnr(coffee, helpers.colour_reconstruct(decompositions, (total - 2 * c, c, c), "ycbcr"))
+              for c in range(1, total // 3 + 1)}
+    best = max(scores, key=scores.get)
+    assert checks.check_best_split(best, coffee, total)
+    assert "✓" in capsys.readouterr().out
+    for wrong in [None, 0, total, total // 3, 1, 2.0]:
+        assert not checks.check_best_split(wrong, coffee, total)
+        assert "✓" not in capsys.readouterr().out
