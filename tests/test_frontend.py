@@ -5,7 +5,10 @@ tests/test_browser.py checks the same widgets in a real browser.
 """
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -218,3 +221,30 @@ def test_make_lab_make_app_and_binder_use_the_shipped_config():
     assert re.search(r'^JUPYTER_CONFIG := JUPYTER_CONFIG_PATH="\$\(CURDIR\)/jupyter_config"', makefile, re.M)
     post_build = (ROOT / "postBuild").read_text()
     assert "cp jupyter_config/jupyter_server_config.json jupyter_config/voila.json" in post_build
+
+
+def _config_env(tmp_path):
+    """The environment `make lab` gives Jupyter: the repo's config folder, and no user config."""
+    env = dict(os.environ, JUPYTER_CONFIG_PATH=str(ROOT / "jupyter_config"), JUPYTER_CONFIG_DIR=str(tmp_path))
+    env.pop("JUPYTER_CONFIG_PATH_EXTRA", None)
+    return env
+
+
+def test_jupyterlab_reads_the_shipped_config(tmp_path):
+    shown = subprocess.run(
+        [sys.executable, "-m", "jupyter", "lab", "--show-config"], env=_config_env(tmp_path),
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert re.search(r"tornado_settings = \{'websocket_max_message_size': (\d+)\}", shown), shown[-2000:]
+    size = int(re.search(r"'websocket_max_message_size': (\d+)", shown).group(1))
+    assert size >= UPLOAD_LIMIT_BYTES
+
+
+def test_voila_reads_the_shipped_config(tmp_path):
+    code = ("from voila.app import Voila; app = Voila(); app.initialize(['notebooks/06_explorer.ipynb']); "
+            "print(app.tornado_settings['websocket_max_message_size'])")
+    shown = subprocess.run(
+        [sys.executable, "-c", code], env=_config_env(tmp_path), cwd=ROOT,
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert int(shown.split()[-1]) >= UPLOAD_LIMIT_BYTES
