@@ -333,7 +333,7 @@ def index_problem():
     """None if the package index answers, else why not."""
     try:
         _fetch(f"{INDEX_URL}/pip/", {"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:
         return f"the package index {INDEX_URL} cannot be reached ({error})"
     return None
 
@@ -349,7 +349,7 @@ def resolve_all():
     finally:
         index.shutdown()
         index.server_close()
-        index.prefetch.shutdown(cancel_futures=True)
+        index.prefetch.shutdown(wait=False, cancel_futures=True)
 
 
 @pytest.fixture(scope="module")
