@@ -14,8 +14,11 @@ import os
 import re
 from pathlib import Path
 
+import ipykernel.kernelspec
 import nbformat
 import pytest
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -43,6 +46,15 @@ def folded_solutions(notebook):
             for code in PYTHON_BLOCK.findall(details):
                 found.append((f"solution {len(found) + 1} in cell {index}", code))
     return found
+
+
+class ThisPython(KernelSpecManager):
+    """Kernels run this test's own Python (as nbval's --nbval-current-env does), not whatever
+    "python3" kernel a user folder may hold."""
+
+    def get_kernel_spec(self, kernel_name):
+        return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES,
+                                      **ipykernel.kernelspec.get_kernel_dict())
 
 
 def kernel_environment():
@@ -77,7 +89,8 @@ def test_notebook_and_solutions_run_clean(path):
             cell.outputs = []
     notebook.cells = [cell for _, cell in cells]
 
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+    kernel = AsyncKernelManager(kernel_spec_manager=ThisPython())
+    client = NotebookClient(notebook, km=kernel, timeout=300,
                             resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     try:
         client.execute(env=kernel_environment())
