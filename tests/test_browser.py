@@ -1065,7 +1065,7 @@ def test_explorer_slider_in_voila(voila, tab, browser_report, external_requests)
     wait_for(
         page,
         "() => document.querySelector('#rendered_cells .widget-slider')"
-        " && document.querySelector('#rendered_cells img.widget-image')",
+        " && document.querySelector('#rendered_cells canvas.svd-picture-canvas[data-rank]')",
         timeout_s=OPEN_S,
         what="the explorer's slider and picture to show in Voila",
     )
