@@ -13,6 +13,7 @@ import math
 import threading
 import time
 
+import cv2
 import numpy as np
 import torch
 
@@ -128,7 +129,7 @@ class RankCache:
             self.energy = cumulative_energy(S)  # energy[k - 1]: the fraction kept by rank k
             self._tail = np.append(np.cumsum(s2[::-1])[::-1], 0.0)  # _tail[k] = sum of sigma_i^2, i > k
         else:  # sigma~ are known for i <= k0 only: the rest of ||A||^2 is what A~_k leaves out
-            self._total = float(torch.linalg.vector_norm(torch.from_numpy(A), dtype=torch.float64) ** 2)
+            self._total = cv2.norm(self.image, cv2.NORM_L2SQR) / 255.0**2  # ||A||_F^2, from exact integer sums
             kept = np.cumsum(s2)
             self.energy = kept / self._total if self._total > 0 else np.ones_like(kept)
             self._tail = np.maximum(self._total - np.append(0.0, kept), 0.0)  # _tail[k] = ||A - A~_k||^2
