@@ -23,11 +23,26 @@ to 1000 x 1000 (1 megapixel) and to 2048 x 2048 (4.2 megapixels, the
 helpers.MAX_PIXELS cap). Ranks: 25 spread over 1..min(m, n), in random order,
 several repeats. Figures are medians (and the 90th percentile) in milliseconds.
 
+Then the first picture after an upload (issue 12): from the moment the file's bytes
+have arrived (the upload control calls the explorer) to the picture's pixels being
+set for the browser, inside a running asyncio loop as in a kernel. Two paths, side
+by side and interleaved, FIRST_REPEATS times each at 1 and 4.2 megapixels:
+
+* randomized first (the explorer's default there): `randomized_svd` of the
+  APPROXIMATE_RANK leading triplets, the picture, then the exact SVD on a
+  background thread; also timed: when the exact factors are on screen, and slider
+  moves (kernel side) made while the background SVD runs;
+* exact first (as before issue 12): the whole SVD and cache before the picture.
+
+`python bench/bench_slider.py first` runs only this part.
+
 The browser side (key press to picture painted) is measured by the browser tests,
 tests/test_browser.py, which print their medians.
 """
 
+import asyncio
 import io
+import math
 import random
 import statistics
 import sys
@@ -46,6 +61,7 @@ RANKS_PER_SIZE = 25
 REPEATS = {1000: 6, 2048: 3}  # passes over the 25 ranks
 NAIVE_REPEATS = {1000: 5, 2048: 3}
 VIEW = [960, 960]  # device pixels: a 480-pixel-wide picture on a 2x (HiDPI) screen
+FIRST_REPEATS = 3  # uploads per path and size for the first-picture times
 
 
 def rss_mb():
@@ -148,9 +164,75 @@ def bench_size(side, rng):
     return statistics.median(fast), statistics.median(naive), percentile(fast, 90), statistics.median(fitted)
 
 
+async def upload_once(explorer, data, rng):
+    """Hand ``data`` to the explorer as the upload control does; return (seconds to the first
+    picture, seconds to the exact factors on screen, kernel-side ms of slider moves meanwhile)."""
+    painted = []
+    watch = lambda change: painted.append((time.perf_counter(), explorer.cache.exact))  # noqa: E731
+    explorer.picture.observe(watch, "pixels")
+    moves = []
+    try:
+        t0 = time.perf_counter()
+        explorer.upload.on_file("bench.png", data)
+        first = painted[0][0] - t0
+        while not explorer.cache.exact:  # move the slider while the exact SVD runs in the background
+            await asyncio.sleep(0.05)
+            if not explorer.cache.exact:
+                t = time.perf_counter()
+                explorer.render(rng.randint(1, explorer.cache.max_rank), settle=False)
+                moves.append(1000 * (time.perf_counter() - t))
+        exact = next(t for t, is_exact in painted if is_exact) - t0
+        await asyncio.sleep(2 * explorer.FRAME_SECONDS + helpers.SETTLE_SECONDS)  # let SSIM run
+    finally:
+        explorer.picture.unobserve(watch, "pixels")
+    return first, exact, moves
+
+
+def bench_first_picture():
+    """First picture after an upload at 1 and 4.2 MP: randomized first against exact first."""
+    rng = random.Random(1)
+    fast = helpers.RankExplorer(sample="camera", rank=50)
+    slow = helpers.RankExplorer(sample="camera", rank=50)
+    slow.APPROXIMATE_FROM_PIXELS = math.inf  # exact first, as before issue 12
+    results = {}
+
+    async def run():
+        for side in (1000, 2048):
+            img = test_image(side)  # and its mirror image, so that every upload paints new pixels
+            files = [cv2.imencode(".png", picture)[1].tobytes() for picture in (img, img[:, ::-1])]
+            times = {"randomized": [], "exact": [], "exact later": [], "moves": []}
+            for repeat in range(FIRST_REPEATS):  # interleaved, so that a noisy machine hurts both alike
+                data = files[repeat % 2]
+                first, exact, moves = await upload_once(fast, data, rng)
+                times["randomized"].append(first)
+                times["exact later"].append(exact)
+                times["moves"] += moves
+                first, _, _ = await upload_once(slow, data, rng)
+                times["exact"].append(first)
+            results[side] = times
+
+    asyncio.run(run())
+    fast.close()
+    slow.close()
+    print(f"\nfirst picture after an upload (bytes arrived -> picture sent; medians of {FIRST_REPEATS}, "
+          f"randomized SVD of {helpers.RankExplorer.APPROXIMATE_RANK} triplets first):")
+    for side, times in results.items():
+        med = {name: statistics.median(v) for name, v in times.items() if name != "moves"}
+        moves = times["moves"]
+        print(f"  first picture {side} x {side} ({side * side / 1e6:.1f} MP): randomized first "
+              f"{med['randomized']:.2f} s, exact first {med['exact']:.2f} s: "
+              f"{med['exact'] / med['randomized']:.1f}x sooner; exact factors on screen after "
+              f"{med['exact later']:.2f} s; slider meanwhile: median "
+              + (f"{statistics.median(moves):.1f} ms over {len(moves)} moves" if moves else "no moves"))
+    return results
+
+
 def main():
     print(f"torch {torch.__version__} with {torch.get_num_threads()} threads, OpenCV {cv2.__version__}, "
           f"{torch.get_num_interop_threads()} interop threads")
+    if sys.argv[1:] == ["first"]:
+        bench_first_picture()
+        return
     rng = random.Random(0)
     results = {side: bench_size(side, rng) for side in (1000, 2048)}
     import resource
@@ -163,6 +245,7 @@ def main():
         fast, naive, _, fitted = results[side]
         print(f"slider: median {fast:.1f} ms ({label}), fitted to the view {fitted:.1f} ms, "
               f"naive {naive:.0f} ms, ratio {naive / fast:.1f}×")
+    bench_first_picture()
 
 
 if __name__ == "__main__":
