@@ -355,6 +355,12 @@ class ColourExplorer(RankExplorer):
             "original": "the original colour image",
         }[self.view.value]
 
+    def _after_first_picture(self, generation):
+        # The grey explorer draws its spectrum here once a fast first picture is out.
+        super()._after_first_picture(generation)
+        if self.in_colour and self._shown is not None:
+            self.spectrum.value = self._colour_panel.draw(self._shown, self.chroma_slider.value)
+
     def _settle(self):
         if not self.in_colour:
             return super()._settle()
