@@ -129,7 +129,7 @@ def check_image(img, *, label: str = "the image") -> np.ndarray:
                          f"got {img.dtype} with shape {img.shape}")
     height, width = img.shape
     if min(height, width) < _MIN_SIDE:
-        raise ImageError(f"{label}: the image is {width} x {height} pixels; SVD compression "
+        raise ImageError(f"{label}: the image is {height} × {width} pixels (rows × columns); SVD compression "
                          f"needs at least {_MIN_SIDE} pixels in each direction")
     return img
 
@@ -215,7 +215,7 @@ def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
             image.draft("RGB" if colour else "L", (math.ceil(width * scale), math.ceil(height * scale)))
         if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
             raise ImageError(
-                f"{label}: declares {width} x {height} pixels "
+                f"{label}: declares {height} × {width} pixels "
                 f"({width * height / 1e6:.0f} megapixels); this loader refuses to decode more "
                 f"than {MAX_DECODE_PIXELS / 1e6:.0f} megapixels. Shrink the image first."
             )
@@ -238,9 +238,9 @@ def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
         grey = cv2.resize(grey, (new_w, new_h), interpolation=cv2.INTER_AREA)
     if grey.shape[:2] != (height, width) or grey.shape[0] * grey.shape[1] < declared[0] * declared[1]:
         notices.append(
-            f"Notice: {label} is {declared[0]} x {declared[1]} ({declared[0] * declared[1] / 1e6:.1f} "
+            f"Notice: {label} is {declared[1]} × {declared[0]} pixels (rows × columns, {declared[0] * declared[1] / 1e6:.1f} "
             f"megapixels), over the {max_pixels / 1e6:.1f}-megapixel cap; downscaled to "
-            f"{grey.shape[1]} x {grey.shape[0]}."
+            f"{grey.shape[0]} × {grey.shape[1]}."
         )
     # Pillow's arrays are read-only; students expect to be able to edit pixels.
     return np.array(grey, order="C", copy=True), "\n".join(notices)

@@ -106,7 +106,7 @@ def test_several_frames_give_the_first(capsys):
 def test_large_image_is_downscaled_with_a_notice(capsys):
     out = load_colour(png_bytes(noise((300, 400, 3))), max_pixels=30_000, name="big.png")
     assert out.shape == (150, 200, 3)
-    assert "downscaled to 200 x 150" in capsys.readouterr().out
+    assert "downscaled to 150 × 200" in capsys.readouterr().out
 
 
 # --- load_colour: bad inputs (the same fixtures as tests/test_loader.py) ---------

@@ -215,7 +215,7 @@ def test_large_image_is_downscaled_with_a_notice(capsys):
     out = load_greyscale(png_bytes(img), max_pixels=30_000, name="big.png")
     assert out.size <= 30_000 and out.shape == (150, 200)
     notice = capsys.readouterr().out
-    assert "big.png is 400 x 300" in notice and "downscaled to 200 x 150" in notice
+    assert "big.png is 300 × 400 pixels" in notice and "downscaled to 150 × 200" in notice
 
 
 def test_read_image_returns_the_notices_instead_of_printing(capsys):
@@ -224,7 +224,7 @@ def test_read_image_returns_the_notices_instead_of_printing(capsys):
     img, notice = helpers.read_image(data, name="clear.png", max_pixels=30_000)
     assert img.shape == (150, 200) and (img == 255).all()  # laid on white, downscaled
     lines = notice.splitlines()
-    assert len(lines) == 2 and "clear.png has transparent pixels" in lines[0] and "downscaled to 200 x 150" in lines[1]
+    assert len(lines) == 2 and "clear.png has transparent pixels" in lines[0] and "downscaled to 150 × 200" in lines[1]
     assert capsys.readouterr().out == ""
     assert np.array_equal(load_greyscale(data, name="clear.png", max_pixels=30_000), img)
     assert capsys.readouterr().out == notice + "\n"  # load_greyscale prints the same notice
@@ -236,7 +236,7 @@ def test_large_jpeg_is_decoded_at_reduced_scale(capsys):
     out = load_greyscale(pil_bytes(img, "JPEG"), max_pixels=100_000, name="phone.jpg")
     assert out.size <= 100_000
     assert abs(out.shape[1] / out.shape[0] - 4 / 3) < 0.02  # aspect ratio kept
-    assert "phone.jpg is 1600 x 1200" in capsys.readouterr().out
+    assert "phone.jpg is 1200 × 1600 pixels" in capsys.readouterr().out
 
 
 def test_default_cap_keeps_images_under_it():
@@ -260,7 +260,7 @@ def test_decompression_bomb_is_refused_before_decoding():
 
 
 def test_over_the_decode_limit_is_refused_with_its_size():
-    with pytest.raises(ImageError, match="big.png: declares 10000 x 8000 pixels"):
+    with pytest.raises(ImageError, match="big.png: declares 8000 × 10000 pixels"):
         load_greyscale(png_header_only(10000, 8000), name="big.png")
 
 
