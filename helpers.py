@@ -9,7 +9,8 @@ SAMPLES, sample_image, sample_path                              00_start_here, 0
 load_greyscale, read_image, check_image, ImageError,            01_greyscale_loading
 MAX_PIXELS, MAX_DECODE_PIXELS
 to_unit, to_uint8, show_images                                  02_normalization
-svd, Decomposition, plot_spectrum, relative_error               03_svd
+svd, Decomposition, plot_spectrum, relative_error,              03_svd
+plot_circle_to_ellipse
 check_rank, truncate, reconstruct, psnr, ssim,                  04_truncation
 cumulative_energy, rank_for_energy
 stored_values, stored_bytes, BYTES_PER_VALUE, break_even_rank,  05_size_comparison
@@ -58,7 +59,7 @@ __all__ = [
     "psnr", "ssim", "relative_error", "cumulative_energy", "rank_for_energy",
     "BYTES_PER_VALUE", "stored_values", "stored_bytes", "break_even_rank",
     "encode", "encoded_size", "save_svd", "load_svd",
-    "show_images", "plot_spectrum",
+    "show_images", "plot_spectrum", "plot_circle_to_ellipse",
     "load_colour", "sample_colour_image", "COLOUR_SPACES", "RGB_TO_YCBCR", "rgb_to_ycbcr", "ycbcr_to_rgb",
     "luma", "colour_planes", "colour_svd", "colour_reconstruct", "colour_approx", "colour_stored_values",
     "save_colour_svd", "load_colour_svd",
@@ -772,6 +773,42 @@ def plot_spectrum(singular_values: np.ndarray | torch.Tensor, k: int | None = No
     ax.set_ylabel("singular value $\\sigma_i$")
     ax.grid(True, which="both", alpha=0.3)
     return ax
+
+
+def plot_circle_to_ellipse(M, *, axes=None):
+    """Draw how a 2 x 2 matrix M = U diag(S) V^T maps the unit circle, one factor at a time.
+
+    Four panels: the circle with v1, v2; after V^T (a rotation, or a reflection); after
+    diag(S) (a stretch along the axes); after U: the ellipse M x, with sigma1 u1 and sigma2 u2
+    as its half-axes. Returns the four matplotlib axes.
+
+    >>> axes = plot_circle_to_ellipse([[2.0, 1.0], [0.5, 1.5]])
+    """
+    import matplotlib.pyplot as plt
+
+    M = np.asarray(M, dtype=np.float64).reshape(2, 2)
+    U, S, Vh = np.linalg.svd(M)
+    t = np.linspace(0, 2 * np.pi, 200)
+    circle = np.stack([np.cos(t), np.sin(t)])
+    steps = [("unit circle, $v_1$, $v_2$", np.eye(2), Vh.T),
+             ("after $V^T$: a rotation", Vh, np.eye(2)),
+             ("after $\\Sigma$: a stretch", np.diag(S) @ Vh, np.diag(S)),
+             ("after $U$: the ellipse $Mx$", M, U * S)]
+    if axes is None:
+        _, axes = plt.subplots(1, 4, figsize=(10, 2.8))
+    reach = max(1.0, S[0]) * 1.15
+    for ax, (title, T, arrows) in zip(np.ravel(axes), steps, strict=True):
+        ax.plot(*(T @ circle), color="grey", lw=1.2)
+        for j, colour in enumerate(("tab:red", "tab:blue")):
+            ax.annotate("", arrows[:, j], (0, 0), arrowprops={"arrowstyle": "->", "color": colour, "lw": 2})
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(-reach, reach)
+        ax.set_ylim(-reach, reach)
+        ax.set_aspect("equal")
+        ax.grid(True, alpha=0.3)
+    np.ravel(axes)[0].legend(handles=[plt.Line2D([], [], color=c, lw=2) for c in ("tab:red", "tab:blue")],
+                   labels=["1st", "2nd"], fontsize=8, loc="lower left")
+    return axes
 
 
 # ---------------------------------------------------------------------------
