@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import re
 import threading
+import time
 
 import cv2
 import numpy as np
 import pytest
 
+import explorer.cache as cache_module
 import helpers
 from explorer.cache import RankCache, exact_cache_soon
 
@@ -72,7 +74,7 @@ async def until(condition, timeout=120):
 async def background_idle():
     """Wait until every job queued on the background thread so far is done, and its
     result handed to the loop."""
-    await asyncio.wrap_future(exact_cache_soon(np.zeros((2, 2), np.uint8)))
+    await asyncio.wrap_future(exact_cache_soon(np.zeros((2, 2), np.uint8), wanted=lambda: False))
     for _ in range(3):
         await asyncio.sleep(0)
 
@@ -298,3 +300,64 @@ def test_randomized_cache_agrees_with_randomized_svd():
     with pytest.raises(ValueError, match="from 1 to 20"):
         cache.picture(FIRST_RANK + 1)
     assert RankCache(img, leading=150).exact  # all the ranks: the exact SVD
+
+
+def test_a_failed_exact_svd_keeps_the_randomized_ranks(explorer, monkeypatch, caplog):
+    def fails(img):
+        raise MemoryError("no room for the exact SVD")
+
+    monkeypatch.setattr(cache_module, "RankCache", fails)  # what the background thread builds
+
+    async def script(painted):
+        upload(explorer, photo(300, 240, seed=10))
+        await background_idle()
+        assert not explorer.cache.exact and explorer.slider.max == FIRST_RANK
+        assert "the exact SVD failed (MemoryError: no room for the exact SVD)" in status_text(explorer)
+        assert "ranks 1 to 20 from the randomized SVD remain" in status_text(explorer)
+        assert "exact SVD of new.png failed" in caplog.text
+        explorer.set_rank(7)  # the slider still works
+        assert explorer.readouts["k"] == 7 and explorer.readouts["factors"] == "randomized"
+
+    run_in_loop(explorer, script)
+
+
+def test_a_sample_switch_in_a_real_kernel_shows_randomized_then_exact():
+    """The dropdown changed by a comm message, as the browser sends it: the kernel's own loop
+    runs the fast path, and the background thread's result comes back to it."""
+    jupyter_client = pytest.importorskip("jupyter_client.manager")
+    km, kc = jupyter_client.start_new_kernel(kernel_name="python3")
+    try:
+
+        def run(code):
+            msg_id = kc.execute(code)
+            out = []
+            while True:
+                msg = kc.get_iopub_msg(timeout=120)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+                if msg["msg_type"] == "error":
+                    raise AssertionError("\n".join(msg["content"]["traceback"]))
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    return "".join(out)
+
+        comm_id, index = run(
+            "import helpers\n"
+            "e = helpers.RankExplorer(sample='camera', rank=60)\n"
+            "painted = []\n"
+            "e.picture.observe(lambda c: painted.append((e.readouts['k'], e.cache.exact)), 'pixels')\n"
+            "print(e.sample_picker.comm.comm_id, list(e.sample_picker.options).index('hubble'), end='')"
+        ).split()
+        data = {"method": "update", "state": {"index": int(index)}, "buffer_paths": []}
+        kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
+        deadline = time.time() + 120
+        while True:
+            out = run("print(e.label, e.cache.exact, e.slider.max, painted, end='')")
+            if out.startswith("hubble True") or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert out == "hubble True 872 [(60, False), (60, True)]"  # randomized first, then exact
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
