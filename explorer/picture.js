@@ -1,6 +1,6 @@
 // The explorer's picture: raw pixels from the kernel, painted into a <canvas> one for one.
 //
-// The kernel sends width x height x channels bytes (grey or RGB), already scaled to fit the
+// The kernel sends height x width x channels bytes (grey or RGB), already scaled to fit the
 // space this view reports (view_size, in device pixels), so the browser neither decodes nor
 // rescales anything: what is painted is exactly what the kernel computed. The canvas carries
 // data-rank, the rank of the picture painted, set right after it is painted.
@@ -80,9 +80,9 @@ function render({ model, el }) {
     const [fullWidth, fullHeight] = [model.get("image_width"), model.get("image_height")];
     peep.textContent = oneToOne ? "fit to the window" : "1:1 pixels";
     note.textContent = oneToOne
-      ? `every pixel of the ${fullWidth} × ${fullHeight} picture`
+      ? `every pixel of the ${fullHeight} × ${fullWidth} picture (rows × columns)`
       : model.get("fitted")
-        ? `${fullWidth} × ${fullHeight} picture shown at ${canvas.width} × ${canvas.height}, scaled in the kernel`
+        ? `${fullHeight} × ${fullWidth} picture shown at ${canvas.height} × ${canvas.width} (rows × columns), scaled in the kernel`
         : "";
     peep.style.display = model.get("fitted") || oneToOne ? "" : "none";
   }
