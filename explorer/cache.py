@@ -194,14 +194,15 @@ _background = None
 _background_lock = threading.Lock()
 
 
-def exact_cache_soon(img: np.ndarray, *, wanted=None) -> concurrent.futures.Future:
+def exact_cache_soon(img: np.ndarray, *, wanted=None, build=None) -> concurrent.futures.Future:
     """Start building the exact ``RankCache(img)`` on the explorer's background thread.
 
     One thread, shared by every explorer, so jobs run one after the other; it uses
     ``EXPLORER_THREADS`` PyTorch threads (a per-thread setting), and PyTorch releases
     the GIL while it computes, so the kernel's event loop and the slider keep going.
     ``wanted``, a function called when the job starts, can return False to skip a job
-    nobody needs any more (the future then holds None).
+    nobody needs any more (the future then holds None). ``build`` (default
+    ``RankCache``) is called with the image instead, e.g. a colour cache.
 
     >>> exact_cache_soon(np.eye(3, dtype=np.uint8) * 255).result().max_rank
     3
@@ -210,10 +211,10 @@ def exact_cache_soon(img: np.ndarray, *, wanted=None) -> concurrent.futures.Futu
     with _background_lock:
         if _background is None:
             _background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="explorer-svd")
-    return _background.submit(_exact_cache, np.array(img), wanted)
+    return _background.submit(_exact_cache, np.array(img), wanted, build)
 
 
-def _exact_cache(img, wanted):
+def _exact_cache(img, wanted, build):
     if wanted is not None and not wanted():
         return None
-    return RankCache(img)
+    return (build or RankCache)(img)

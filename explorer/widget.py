@@ -104,7 +104,7 @@ class RankExplorer:
 
     #: In a running kernel, an upload or a sample switch of at least this many pixels
     #: is shown first from a randomized SVD of ``APPROXIMATE_RANK`` triplets, while the
-    #: exact SVD runs in the background (below it the exact SVD takes well under 0.5 s).
+    #: exact SVD runs in the background (below it the exact SVD and cache take about 0.1 s).
     APPROXIMATE_FROM_PIXELS = 500_000
     APPROXIMATE_RANK = 100
 
