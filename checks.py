@@ -9,6 +9,8 @@ Set `answer` to a whole number of power iterations (0, 1, 2, ...).
 False
 """
 
+import math
+
 import numpy as np
 import torch
 
@@ -194,3 +196,214 @@ def check_face_rebuild(answer, X, *, index, k):
         print(f"Not yet. Project the centred image onto the first {k} eigenfaces (U_k U_k^T (x - mean)), "
               "then add the mean face.")
     return False
+
+
+# --- 03 the SVD ---------------------------------------------------------------------
+
+def _vector(x, length):
+    """x as a float64 1-D tensor of the given length, or None when it is not one."""
+    if x is None:
+        return None
+    try:
+        v = _as_tensor(x).double().flatten()
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return v if v.numel() == length else None
+
+
+def check_rank_one(sigmas, u1, v1, x, y):
+    """Exercise (03): the singular values, u_1 and v_1 of M = x y^T, typed in by hand."""
+    x, y = _as_tensor(x).double(), _as_tensor(y).double()
+    s, u, v = _vector(sigmas, 2), _vector(u1, len(x)), _vector(v1, len(y))
+    if s is None or u is None or v is None:
+        print(f"Set `sigmas` to 2 numbers, `u1` to {len(x)} numbers and `v1` to {len(y)} numbers.")
+        return False
+    sigma = (x.norm() * y.norm()).item()
+    tol = 1e-3                 # typed-in fractions to 3 decimals or better
+    if abs(s[1].item()) > tol:
+        print("M = x y^T has rank one: how many singular values can be non-zero?")
+        return False
+    if abs(s[0].item() - sigma) > tol * sigma:
+        print("sigma_1 is not right. Write M = (|x| |y|) (x/|x|) (y/|y|)^T: the number in front is sigma_1.")
+        return False
+    if abs(u.norm().item() - 1) > tol or abs(v.norm().item() - 1) > tol:
+        print("Singular vectors have length 1: divide x and y by their lengths.")
+        return False
+    if (s[0] * torch.outer(u, v) - torch.outer(x, y)).abs().max().item() > tol * sigma:
+        print("sigma_1 u_1 v_1^T should give back M. Check the directions, and flip the signs of "
+              "both vectors or of neither.")
+        return False
+    print(f"✓ sigma = ({s[0].item():g}, {s[1].item():g}); sigma_1 u_1 v_1^T gives back M.")
+    return True
+
+
+def check_rotation_sigmas(answer, theta):
+    """Exercise (03): the two singular values of the rotation by theta."""
+    s = _vector(answer, 2)
+    if s is None:
+        print("Set `rotation_sigmas` to the two singular values, e.g. from torch.linalg.svdvals.")
+        return False
+    c, si = math.cos(theta), math.sin(theta)
+    # float32 SVD of a 2 x 2 matrix: round-off far below 1e-5
+    if torch.allclose(s.sort().values, torch.tensor(sorted([abs(c), abs(si)]), dtype=s.dtype), atol=1e-5):
+        print("Those are |cos theta| and |sin theta|, the sizes of the entries. A singular value is a "
+              "stretch: how much does a rotation stretch a vector?")
+        return False
+    if (s - 1).abs().max().item() > 1e-5:
+        print("Not quite. A rotation keeps every length: what does that make Q^T Q, and its eigenvalues?")
+        return False
+    print("✓ Both singular values are 1: a rotation maps the circle to itself.")
+    return True
+
+
+def check_largest_stretch(best_random, stretch_v1, A):
+    """Exercise (03): the best ||A v|| over random unit vectors, and ||A v_1|| = sigma_1."""
+    if not all(isinstance(a, (int, float, np.floating)) or torch.is_tensor(a) and a.numel() == 1
+               for a in (best_random, stretch_v1)):
+        print("Set `best_random_stretch` and `stretch_v1` to numbers (use .item() on a tensor).")
+        return False
+    sigma_1 = torch.linalg.svdvals(_as_tensor(A).double())[0].item()
+    best_random, stretch_v1 = float(best_random), float(stretch_v1)
+    tol = 1e-4                  # float32 products of n terms: relative round-off far below 1e-4
+    if best_random > sigma_1 * (1 + tol):
+        print("Your best random stretch is larger than any stretch A can give. Did you make the "
+              "random vectors unit length (divide each column by its norm)?")
+        return False
+    if best_random < 0.05 * sigma_1:
+        print("Your best random stretch is very small. Is it the largest ||A v|| over the vectors, "
+              "with v of length 1?")
+        return False
+    if abs(stretch_v1 - sigma_1) > tol * sigma_1:
+        print("||A v_1|| is not right. v_1 is the first row of Vh (not the first column).")
+        return False
+    print(f"✓ The random vectors reach {best_random / sigma_1:.0%} of sigma_1; v_1 reaches sigma_1 itself.")
+    return True
+
+
+def check_frobenius_from_sigmas(answer, A):
+    """Exercise (03): ||A||_F^2 computed from the singular values."""
+    if not isinstance(answer, (int, float, np.floating)) and not (torch.is_tensor(answer) and answer.numel() == 1):
+        print("Set `frobenius_squared` to a number computed from S.")
+        return False
+    A = _as_tensor(A).double()
+    answer = float(answer)
+    target = A.pow(2).sum().item()
+    s = torch.linalg.svdvals(A)
+    # float32 singular values squared and summed: relative round-off below 1e-5
+    if abs(answer - target) <= 1e-5 * target:
+        print(f"✓ {answer:.1f}: the sum of the squared singular values is the sum of the squared pixels.")
+        return True
+    if abs(answer - s.sum().item()) <= 1e-4 * s.sum().item():
+        print("That is the sum of the singular values. The eigenvalues of A^T A are sigma_i squared.")
+    elif abs(answer - target ** 0.5) <= 1e-4 * target ** 0.5:
+        print("That is ||A||_F itself; the exercise asks for its square.")
+    else:
+        print("Not quite: add up one term per singular value. What are the eigenvalues of A^T A?")
+    return False
+
+
+# --- 04 truncation ------------------------------------------------------------------
+
+def _whole_number(answer, name):
+    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
+        print(f"Set `{name}` to a whole number.")
+        return False
+    return True
+
+
+def check_rank_for_psnr(answer, img, *, target=30):
+    """Exercise (04): the smallest rank whose uint8 reconstruction reaches ``target`` dB."""
+    if not _whole_number(answer, "k30"):
+        return False
+    decomposition = helpers.svd(helpers.to_unit(img))
+    max_rank = len(decomposition.S)
+    if not 1 <= answer <= max_rank:
+        print(f"A rank lies between 1 and {max_rank}.")
+        return False
+
+    def psnr_at(k):
+        return helpers.psnr(img, helpers.to_uint8(helpers.reconstruct(decomposition, k)))
+
+    if psnr_at(answer) < target:
+        print(f"At rank {answer} the PSNR is {psnr_at(answer):.2f} dB, below {target} dB. Try a higher rank.")
+        return False
+    if answer > 1 and psnr_at(answer - 1) >= target:
+        print(f"Rank {answer} reaches {target} dB, but so does a lower rank. Find the smallest.")
+        return False
+    print(f"✓ Rank {answer} is the first to reach {target} dB ({psnr_at(answer):.2f} dB).")
+    return True
+
+
+def check_spectral_errors(errors, R):
+    """Exercise (04): ||R - R_k||_2 for k = 1, ..., min(m, n) - 1."""
+    s = torch.linalg.svdvals(_as_tensor(R).double())
+    count = len(s) - 1
+    e = _vector(errors, count)
+    if e is None:
+        print(f"Set `spectral_errors` to a list of {count} numbers, one per rank k = 1, ..., {count}.")
+        return False
+    # float64: both sides within about n * eps64 * sigma_1 of exact; 1e-8 relative is far above that
+    if torch.allclose(e, s[:count], rtol=1e-8):
+        print("Off by one: these are sigma_1, ..., sigma_k. Which singular value does rank k drop first?")
+        return False
+    if not torch.allclose(e, s[1:], rtol=1e-8):
+        print("Some errors are not right. Use the 2-norm (np.linalg.norm(..., 2) or torch.linalg.matrix_norm(..., ord=2)), "
+              "not the Frobenius norm, of R minus its rank-k reconstruction.")
+        return False
+    print(f"✓ All {count} errors equal sigma_(k+1), as Eckart-Young says.")
+    return True
+
+
+def check_rival(rival, A, *, k):
+    """Exercise (04): a rank-k rival approximation of A, and its Frobenius error against A_k's."""
+    A = _as_tensor(A).double()
+    if rival is None or not hasattr(rival, "shape") or tuple(rival.shape) != tuple(A.shape):
+        print(f"Set `rival` to an array of A's shape, {tuple(A.shape)}.")
+        return False
+    rival = _as_tensor(rival).double()
+    s_rival = torch.linalg.svdvals(rival)
+    # a float32 rank-k matrix has its other singular values at round-off level, below 1e-4 sigma_1
+    if s_rival[k].item() > 1e-4 * s_rival[0].item():
+        print(f"Your rival has rank above {k}: build it from at most {k} rank-one layers.")
+        return False
+    error = torch.linalg.norm(A - rival).item()
+    best = _optimal_error(torch.linalg.svdvals(A), k)
+    print(f"✓ A rank-{k} rival with error {error:.2f}, {error / best - 1:.1%} above the "
+          f"Eckart-Young error {best:.2f}.")
+    return True
+
+
+def check_plus_rank(answer):
+    """Exercise (04): the rank of a 9 x 9 plus sign (one white row and one white column)."""
+    if not _whole_number(answer, "plus_rank"):
+        return False
+    plus = torch.zeros(9, 9)
+    plus[4, :] = 1
+    plus[:, 4] = 1
+    right = int(torch.linalg.matrix_rank(plus))
+    if answer < right:
+        print("One rank-one layer is a column times a row. Can a single one draw both bars?")
+        return False
+    if answer > right:
+        print("Count the different rows: most rows are the same. Which rows differ from the others?")
+        return False
+    print(f"✓ Rank {answer}: one layer for each bar.")
+    return True
+
+
+def check_rank_for_spectral_error(answer, S, eps):
+    """Exercise (04): the lowest k with ||A - A_k||_2 = sigma_(k+1) <= eps."""
+    if not _whole_number(answer, "k_eps"):
+        return False
+    s = _as_tensor(S).double()
+    right = int((s > eps).sum())
+    if answer == right - 1 or answer == right + 1:
+        print("Off by one. At rank k the 2-norm error is sigma_(k+1), which is S[k] in Python.")
+        return False
+    if answer != right:
+        error = s[answer].item() if 0 <= answer < len(s) else 0.0
+        print(f"At rank {answer} the 2-norm error is {error:.4g}, "
+              f"{'above' if error > eps else 'below'} eps. Count the singular values above eps.")
+        return False
+    print(f"✓ Rank {answer}: sigma_{answer + 1} = {s[answer].item():.4g} <= eps, sigma_{answer} is above it.")
+    return True
