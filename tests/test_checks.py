@@ -82,3 +82,61 @@ def test_frobenius_from_sigmas(capsys, camera):
     out = fails(capsys, checks.check_frobenius_from_sigmas, S.sum().item(), camera)
     assert "squared" in out or "square" in out
     fails(capsys, checks.check_frobenius_from_sigmas, (S.double() ** 2).sum().sqrt().item(), camera)
+
+
+# --- 04 -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def camera_uint8():
+    return helpers.sample_image("camera")
+
+
+def test_rank_for_psnr(capsys, camera_uint8):
+    d = helpers.svd(helpers.to_unit(camera_uint8))
+    k30 = next(k for k in range(1, 513)
+               if helpers.psnr(camera_uint8, helpers.to_uint8(helpers.reconstruct(d, k))) >= 30)
+    passes(capsys, checks.check_rank_for_psnr, k30, camera_uint8, target=30)
+    fails(capsys, checks.check_rank_for_psnr, None, camera_uint8, target=30)
+    fails(capsys, checks.check_rank_for_psnr, k30 - 1, camera_uint8, target=30, must_not_say=[str(k30)])
+    fails(capsys, checks.check_rank_for_psnr, k30 + 5, camera_uint8, target=30, must_not_say=[str(k30)])
+    fails(capsys, checks.check_rank_for_psnr, 0, camera_uint8, target=30)
+
+
+def test_spectral_errors(capsys):
+    R = torch.randn(50, 80, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    d = helpers.svd(R)
+    right = [np.linalg.norm(R.numpy() - helpers.reconstruct(d, k), 2) for k in range(1, 50)]
+    frobenius = [np.linalg.norm(R.numpy() - helpers.reconstruct(d, k)) for k in range(1, 50)]
+    passes(capsys, checks.check_spectral_errors, right, R)
+    fails(capsys, checks.check_spectral_errors, None, R)
+    fails(capsys, checks.check_spectral_errors, right[:10], R)
+    assert "Off by one" in fails(capsys, checks.check_spectral_errors, d.S[:49], R)
+    assert "2-norm" in fails(capsys, checks.check_spectral_errors, frobenius, R)
+
+
+def test_rival(capsys, camera):
+    d = helpers.svd(camera)
+    skip_first = ((d.U[:, 1:11] * d.S[1:11]) @ d.Vh[1:11]).numpy()
+    passes(capsys, checks.check_rival, skip_first, camera, k=10)
+    passes(capsys, checks.check_rival, helpers.reconstruct(d, 10), camera, k=10)
+    fails(capsys, checks.check_rival, None, camera, k=10)
+    fails(capsys, checks.check_rival, skip_first[:100], camera, k=10)
+    fails(capsys, checks.check_rival, helpers.reconstruct(d, 11), camera, k=10)
+
+
+def test_plus_rank(capsys):
+    passes(capsys, checks.check_plus_rank, 2)
+    fails(capsys, checks.check_plus_rank, None)
+    fails(capsys, checks.check_plus_rank, 1, must_not_say=["2"])
+    fails(capsys, checks.check_plus_rank, 9, must_not_say=["2"])
+
+
+def test_rank_for_spectral_error(capsys, camera):
+    S = torch.linalg.svdvals(torch.from_numpy(camera).double()).numpy()
+    eps = S[0] / 100
+    right = int(np.sum(S > eps))
+    passes(capsys, checks.check_rank_for_spectral_error, right, S, eps)
+    fails(capsys, checks.check_rank_for_spectral_error, None, S, eps)
+    assert "Off by one" in fails(capsys, checks.check_rank_for_spectral_error, right + 1, S, eps)
+    assert "Off by one" in fails(capsys, checks.check_rank_for_spectral_error, right - 1, S, eps)
+    fails(capsys, checks.check_rank_for_spectral_error, right + 20, S, eps, must_not_say=[str(right)])
