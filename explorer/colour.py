@@ -11,13 +11,14 @@ shows it with two sliders. Cb and Cr share the chroma rank.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import cv2
 import numpy as np
 import torch
 
-from explorer.cache import _now, checkpoint_spacing, torch_threads
+from explorer.cache import _now, checkpoint_spacing, exact_cache_soon, torch_threads
 from explorer.render import _PNG_PLOT, _preview_png
 from explorer.widget import ERROR_GAIN, RankExplorer, _clamp_rank
 from helpers import (
@@ -269,18 +270,57 @@ class ColourExplorer(RankExplorer):
     def _install(self, cache, label, notice=""):
         rgb, self._next_rgb = self._next_rgb, None
         self.colour_cache = self._colour_panel = None
+        self._colour_generation = getattr(self, "_colour_generation", 0) + 1  # older colour jobs are void
         if rgb is not None:
-            self.colour_cache = ColourCache(rgb)
-            self._colour_panel = ColourSpectrumPanel(self.colour_cache.spectra)
-            self._colour_buffer = np.empty(rgb.shape, np.uint8)
-            r = self.colour_cache.max_rank
+            r = min(rgb.shape[:2])
             start, self._chroma_start = self._chroma_start or max(1, self.slider.value // 4), None
             with self._quietly():
                 self.chroma_slider.max = r
                 self.chroma_slider.value = _clamp_rank(start, r)
                 self.mode.value = "colour"
+            loop = self._event_loop()
+            if loop is not None and rgb.shape[0] * rgb.shape[1] >= self.APPROXIMATE_FROM_PIXELS:
+                # A large picture in a running kernel: the first picture is grey (fast), and the
+                # three colour SVDs run on the explorer's background thread; colour follows.
+                self._start_colour_job(rgb, loop)
+            else:
+                self._use_colour_cache(ColourCache(rgb))
         self.colour_controls.layout.display = None if rgb is not None else "none"
         super()._install(cache, label, notice)
+
+    def _use_colour_cache(self, colour_cache):
+        self.colour_cache = colour_cache
+        self._colour_panel = ColourSpectrumPanel(colour_cache.spectra)
+        self._colour_buffer = np.empty((*colour_cache.shape, 3), np.uint8)
+        self.mode.disabled = False
+
+    def _start_colour_job(self, rgb, loop):
+        generation = self._colour_generation
+        self.mode.disabled = True  # until the colour SVDs are ready
+        job = exact_cache_soon(rgb, build=ColourCache, wanted=lambda: generation == self._colour_generation)
+
+        def hand_over(done):  # on the background thread: pass the result to the kernel's loop
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to show it to
+                loop.call_soon_threadsafe(self._colour_ready, generation, done)
+
+        job.add_done_callback(hand_over)
+
+    def _colour_ready(self, generation, job):
+        """On the kernel's loop: the colour cache is ready; show colour if the toggle says so."""
+        if generation != self._colour_generation or self.cache is None or job.cancelled():
+            return
+        try:
+            colour_cache = job.result()
+        except Exception as err:  # e.g. MemoryError: stay grey, say why
+            self._set_status(f"colour is not available: {type(err).__name__}: {err}", error=True)
+            return
+        if colour_cache is None:
+            return
+        self._use_colour_cache(colour_cache)
+        if self.in_colour:
+            self._shown = None
+            self.render(self.slider.value, settle=False)
+            self._schedule_settle()
 
     def _load(self, source, *, label, name=None, upload=False):
         try:

@@ -364,3 +364,28 @@ def test_check_best_split(capsys, coffee):
     for wrong in [None, 0, total, total // 3, 1, 2.0]:
         assert not checks.check_best_split(wrong, coffee, total)
         assert "✓" not in capsys.readouterr().out
+
+
+def test_large_colour_upload_in_a_kernel_shows_grey_first_then_colour(astronaut):
+    import asyncio
+
+    import cv2
+
+    from explorer.colour import ColourExplorer
+
+    async def session():  # a running event loop, as in a Jupyter kernel
+        explorer = ColourExplorer(sample="camera", rank=40)
+        big = cv2.resize(astronaut, (1024, 1024), interpolation=cv2.INTER_CUBIC)   # over 0.5 MP
+        ok, png = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+        explorer._on_upload("big.png", png.tobytes())
+        # the first picture at once, in grey; the colour SVDs run in the background
+        assert explorer.picture.channels == 1 and explorer.mode.disabled
+        for _ in range(1200):  # up to 2 minutes on a busy machine
+            await asyncio.sleep(0.1)
+            if explorer.in_colour and explorer.picture.channels == 3:
+                break
+        assert explorer.in_colour and explorer.picture.channels == 3 and not explorer.mode.disabled
+        assert explorer.readouts["k_chroma"] == explorer.chroma_slider.value
+        explorer.close()
+
+    asyncio.run(session())
