@@ -9,8 +9,10 @@ Set `answer` to a whole number of power iterations (0, 1, 2, ...).
 False
 """
 
+import io
 import math
 
+import cv2
 import numpy as np
 import torch
 
@@ -406,4 +408,277 @@ def check_rank_for_spectral_error(answer, S, eps):
               f"{'above' if error > eps else 'below'} eps. Count the singular values above eps.")
         return False
     print(f"✓ Rank {answer}: sigma_{answer + 1} = {s[answer].item():.4g} <= eps, sigma_{answer} is above it.")
+    return True
+
+
+# --- 06 the explorer ----------------------------------------------------------------
+
+def check_ramp_pattern_rank(answer):
+    """Exercise (06): the rank of a ramp (every row the same) plus sin(a y) cos(b x)."""
+    if not _whole_number(answer, "expected_rank"):
+        return False
+    y = np.linspace(0, 1, 200)[:, None]
+    x = np.linspace(0, 1, 300)[None, :]
+    picture = 0.2 + 0.5 * x * np.ones_like(y) + 0.2 * np.sin(9 * y) * np.cos(7 * x)
+    right = int(np.linalg.matrix_rank(picture))
+    if answer == min(picture.shape):
+        print("That is full rank: true for the uint8 picture (rounding adds noise), but before rounding "
+              "each part is a column times a row. How many such parts are there?")
+        return False
+    if answer != right:
+        print("Each part is one column times one row (the ramp: every row is the same). "
+              "How many rank-one parts does the sum have?")
+        return False
+    print(f"✓ Rank {answer}: one rank-one layer per part.")
+    return True
+
+
+def check_break_even_rank(answer, m, n):
+    """Exercise (06): the break-even rank for uint8 factors, rounded to a whole rank."""
+    if not _whole_number(answer, "k_break_even"):
+        return False
+    k_star = helpers.break_even_rank(m, n)
+    if answer not in (math.floor(k_star), math.ceil(k_star)):
+        ratio = m * n / helpers.stored_bytes(m, n, max(answer, 1), "uint8")
+        print(f"At rank {answer} the factors take {1 / ratio:.2f} times the pixels' bytes. At the break-even "
+              "rank, k(m + n + 1) one-byte values take as many bytes as the m n pixels.")
+        return False
+    print(f"✓ Rank {answer}: the break-even rank is {k_star:.1f}.")
+    return True
+
+
+def check_stretched_error(stretched, img, picture):
+    """Exercise (06): |img - picture| as uint8, scaled so that the largest error is 255."""
+    if stretched is None or not hasattr(stretched, "shape") or tuple(stretched.shape) != tuple(img.shape):
+        print(f"Set `stretched` to an image of the picture's shape, {tuple(img.shape)}.")
+        return False
+    stretched = np.asarray(stretched)
+    if stretched.dtype != np.uint8:
+        print(f"`stretched` is {stretched.dtype}; round it and convert to uint8, as in notebook 02.")
+        return False
+    error = np.abs(img.astype(np.int16) - picture.astype(np.int16)).astype(np.float64)
+    if stretched.max() != 255:
+        print("The largest error should be white (255). Divide by the largest error, then scale to 255.")
+        return False
+    right = np.rint(255 * error / error.max())
+    if np.abs(stretched - right).max() > 1:       # rounding up or down: at most one grey level
+        print("Not quite. Use the absolute error |img - picture| in a signed type (uint8 wraps around), "
+              "scaled by 255 / (largest error).")
+        return False
+    print("✓ The error, stretched so that the largest is white.")
+    return True
+
+
+# --- 01 loading ---------------------------------------------------------------------
+
+def check_brightest_pixel(position, n_white, img):
+    """Exercise (01): the (row, column) of a brightest pixel, and the number of pure white pixels."""
+    img = np.asarray(img)
+    if position is None or len(np.atleast_1d(position)) != 2 or not _whole_number(n_white, "n_white"):
+        print("Set `brightest` to a (row, column) pair and `n_white` to a whole number.")
+        return False
+    i, j = (int(p) for p in position)
+    if not (0 <= i < img.shape[0] and 0 <= j < img.shape[1]):
+        print(f"({i}, {j}) lies outside the image, which has {img.shape[0]} rows and {img.shape[1]} columns. "
+              "Did you use np.unravel_index?")
+        return False
+    if img[i, j] != img.max():
+        swapped = j < img.shape[0] and i < img.shape[1] and img[j, i] == img.max()
+        print("Rows come first: (row, column)." if swapped else
+              f"img[{i}, {j}] is {img[i, j]}, not the largest value. np.argmax gives a flat index; "
+              "np.unravel_index turns it into (row, column).")
+        return False
+    if n_white != np.count_nonzero(img == 255):
+        print("The count of pure white pixels is not right: count where img == 255 (np.count_nonzero).")
+        return False
+    print(f"✓ img[{i}, {j}] = {img[i, j]} is a brightest pixel; {n_white} pixels are pure white.")
+    return True
+
+
+def check_transpose(transposed, img):
+    """Exercise (01): the transpose of the image, entry (i, j) moved to (j, i)."""
+    img = np.asarray(img)
+    if transposed is None or not hasattr(transposed, "shape"):
+        print("Set `transposed` to the transposed image (an array).")
+        return False
+    transposed = np.asarray(transposed)
+    if np.array_equal(transposed, img.T):
+        print(f"✓ The transpose: {img.shape[0]} x {img.shape[1]} became {transposed.shape[0]} x {transposed.shape[1]}.")
+        return True
+    if any(np.array_equal(transposed, other) for other in (np.rot90(img), np.rot90(img, -1), img[::-1], img[:, ::-1])):
+        print("That is a rotation or a mirror across the middle. The transpose moves entry (i, j) to (j, i): "
+              "a mirror across the main diagonal.")
+    else:
+        print("Not the transpose. Entry (i, j) of the image must land at (j, i).")
+    return False
+
+
+def check_bt709(grey_709, r, g, b):
+    """Exercise (01): the BT.709 grey image 0.2126 R + 0.7152 G + 0.0722 B, as floats."""
+    r, g, b = (np.asarray(c, dtype=np.float64) for c in (r, g, b))
+    if grey_709 is None or not hasattr(grey_709, "shape") or np.shape(grey_709) != r.shape:
+        print(f"Set `grey_709` to an array of the photo's shape, {r.shape}.")
+        return False
+    grey_709 = np.asarray(grey_709, dtype=np.float64)
+    right = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    # float32 arithmetic on values up to 255: round-off below 1e-3 grey levels
+    if np.abs(grey_709 - right).max() <= 1e-3:
+        print("✓ BT.709 grey, unrounded.")
+        return True
+    if np.abs(grey_709 - right).max() <= 0.5 + 1e-3:
+        print("Close: keep the floats; rounding to whole grey levels hides the small differences you want to see.")
+    elif np.abs(grey_709 - (0.299 * r + 0.587 * g + 0.114 * b)).max() <= 0.5 + 1e-3:
+        print("Those are BT.601's weights. Use BT.709's, given in the exercise.")
+    else:
+        print("Not quite. Check which channel gets which weight: r, g and b, not the BGR order OpenCV uses.")
+    return False
+
+
+# --- 02 normalization ---------------------------------------------------------------
+
+def check_brighten_float(brighter, img):
+    """Exercise (02): the image brightened by 100 grey levels in floats, back as uint8."""
+    img = np.asarray(img)
+    if brighter is None or not hasattr(brighter, "shape") or np.shape(brighter) != img.shape:
+        print(f"Set `brighter_float` to an image of shape {img.shape}.")
+        return False
+    brighter = np.asarray(brighter)
+    if brighter.dtype != np.uint8:
+        print(f"`brighter_float` is {brighter.dtype}; convert back with helpers.to_uint8.")
+        return False
+    if np.array_equal(brighter, (img + np.uint8(100)).astype(np.uint8)):
+        print("The bright pixels wrapped around to dark ones: that is uint8 arithmetic. Add in floats (A + 100/255).")
+        return False
+    if not np.array_equal(brighter, np.clip(img.astype(np.int16) + 100, 0, 255).astype(np.uint8)):
+        print("Not quite: add 100/255 to the normalized image A, then convert with helpers.to_uint8.")
+        return False
+    print("✓ The same as brightening in int16 and clipping: to_uint8 clips after scaling.")
+    return True
+
+
+def check_halved_sigmas(answer, A):
+    """Exercise (02): the singular values of A / 2, predicted from those of A."""
+    A = _as_tensor(A).float()
+    s = torch.linalg.svdvals(A)
+    count = len(s)
+    mine = _vector(answer, count)
+    if mine is None:
+        print(f"Set `S_half_predicted` to {count} numbers (a tensor like S1).")
+        return False
+    actual = torch.linalg.svdvals(A / 2).double()
+    # float32 SVDs of A and A/2: each within about n * eps32 * sigma_1 of exact (notebook 02, section 3)
+    tol = 2 * count * torch.finfo(torch.float32).eps * s[0].item()
+    if (mine - s.double()).abs().max().item() <= tol:
+        print("Those are the singular values of A itself. What does halving every entry do to every stretch?")
+        return False
+    if (mine - actual).abs().max().item() > tol:
+        print("Not quite. A / 2 = U (Sigma / 2) V^T is still an SVD: which factor changes?")
+        return False
+    print("✓ Halving A halves every singular value; U and V stay the same.")
+    return True
+
+
+def check_shift_sigmas(answer, A, *, shift=0.1):
+    """Exercise (02): sigma_i(A + shift) - sigma_i(A) for the first five i."""
+    mine = _vector(answer, 5)
+    if mine is None:
+        print("Set `differences` to the 5 differences S_plus[:5] - S1[:5].")
+        return False
+    A = _as_tensor(A).float()
+    right = (torch.linalg.svdvals(A + shift)[:5] - torch.linalg.svdvals(A)[:5]).double()
+    # float32 SVDs: each value within about n * eps32 * sigma_1 (a few 1e-3 at most here); allow 1e-2
+    if (mine - right).abs().max().item() <= 1e-2:
+        print("✓ Not a shift: sigma_1 takes most of it and the others change by different amounts.")
+        return True
+    if (mine - shift).abs().max().item() <= 1e-6:
+        print("Adding a constant to every entry does not add it to every singular value. Compute them.")
+    else:
+        print("Not quite: compute torch.linalg.svdvals(A + 0.1) and subtract the values of A, first five.")
+    return False
+
+
+# --- 05 sizes -----------------------------------------------------------------------
+
+def check_full_hd_break_even(k_uint8, k_float32, saves_at_200):
+    """Exercise (05): a 1080 x 1920 frame's break-even ranks, and whether float32 rank 200 saves bytes."""
+    if not all(isinstance(k, (int, float, np.integer, np.floating)) and not isinstance(k, bool)
+               for k in (k_uint8, k_float32)) or not isinstance(saves_at_200, (bool, np.bool_)):
+        print("Set `k_star_uint8` and `k_star_float32` to numbers and `saves_at_200` to True or False.")
+        return False
+    m, n = 1080, 1920
+    right_1, right_4 = helpers.break_even_rank(m, n, 1), helpers.break_even_rank(m, n, 4)
+    if abs(k_uint8 - right_1) > 1 or abs(k_float32 - right_4) > 1:     # a whole rank either side
+        if abs(k_uint8 - right_4) <= 1 and abs(k_float32 - right_1) <= 1:
+            print("The two are swapped: four bytes per value reach the pixels' bytes sooner.")
+        else:
+            print("Not quite. Solve k (m + n + 1) x (bytes per value) = m n (one byte per pixel) for k.")
+        return False
+    if bool(saves_at_200) != (helpers.stored_bytes(m, n, 200, "float32") < m * n):
+        print("Compare rank 200 with the float32 break-even rank: below it the SVD saves bytes, above it not.")
+        return False
+    print(f"✓ k* = {right_1:.1f} with 1-byte values and {right_4:.1f} with float32.")
+    return True
+
+
+def _smallest_reaching(sizes, quality, target):
+    ok = np.flatnonzero(np.asarray(quality) >= target)
+    return None if ok.size == 0 else int(np.asarray(sizes)[ok].min())
+
+
+def check_plaid_best_rank(answer, plaid_curves):
+    """Exercise (05): the rank where the plaid's SVD file beats the smallest JPEG of equal PSNR by most."""
+    svd_sizes, svd_quality, ranks = plaid_curves["SVD file"]
+    jpeg_sizes, jpeg_quality, _ = plaid_curves["JPEG"]
+    if not _whole_number(answer, "best_rank"):
+        return False
+    if answer not in ranks:
+        print(f"Pick one of the ranks of the sweep: {list(ranks)}.")
+        return False
+    ratios = {}
+    for size, quality, k in zip(svd_sizes, svd_quality, ranks, strict=True):
+        match = _smallest_reaching(jpeg_sizes, jpeg_quality, quality)
+        if match is not None:
+            ratios[k] = match / size
+    if answer not in ratios:
+        print(f"At rank {answer} no JPEG of the sweep reaches the SVD file's PSNR, so there is no ratio.")
+        return False
+    best = max(ratios, key=ratios.get)
+    if answer != best:
+        print(f"At rank {answer} the JPEG is {ratios[answer]:.1f} times the SVD file; another rank does better. "
+              "Compute the ratio at every rank.")
+        return False
+    print(f"✓ Rank {answer}: the JPEG of equal PSNR is {ratios[answer]:.1f} times the SVD file.")
+    return True
+
+
+def check_document_winner(winner, doc):
+    """Exercise (05): which of "SVD file", "JPEG", "WebP" reaches 30 dB on the document in fewest bytes."""
+    methods = ("SVD file", "JPEG", "WebP")
+    if winner not in methods:
+        print(f"Set `winner` to one of {methods}.")
+        return False
+    decomposition = helpers.svd(helpers.to_unit(doc))
+    sizes = {}
+    for k in (5, 10, 25, 50, 75, 100, 150, 200, 300):
+        buffer = io.BytesIO()
+        size = helpers.save_svd(buffer, decomposition, k)
+        buffer.seek(0)
+        if helpers.psnr(doc, helpers.to_uint8(helpers.reconstruct(helpers.load_svd(buffer), k))) >= 30:
+            sizes["SVD file"] = size
+            break
+    for method, fmt, settings in (("JPEG", "jpeg", range(5, 100, 5)), ("WebP", "webp", [1, *range(5, 101, 5)])):
+        reaching = []
+        for setting in settings:
+            data = helpers.encode(doc, fmt, setting)
+            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+            if helpers.psnr(doc, decoded) >= 30:
+                reaching.append(len(data))
+        if reaching:
+            sizes[method] = min(reaching)
+    best = min(sizes, key=sizes.get)
+    if winner != best:
+        print(f"{winner} is not the smallest at 30 dB. For each method find the smallest file that reaches "
+              "30 dB, then compare.")
+        return False
+    print(f"✓ {winner}: " + ", ".join(f"{m} {s / 1000:.1f} kB" for m, s in sizes.items()) + " at 30 dB.")
     return True
