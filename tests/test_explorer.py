@@ -298,7 +298,7 @@ def test_a_too_large_upload_is_downscaled_with_the_notice_shown(small):
     upload(small, data, "huge.png")
     m, n = small.image.shape
     assert m * n <= helpers.MAX_PIXELS and m < 2000 and abs(n / m - 1.5) < 0.01
-    assert notice.startswith("Notice: huge.png is 3000 x 2000") and notice in status_text(small)
+    assert notice.startswith("Notice: huge.png is 2000 × 3000 pixels") and notice in status_text(small)
     assert "⚠" not in small.status.value and small.slider.max == min(m, n)
     # caches sized for Binder's 2 GB: the partial sums' budget plus the factors and buffers
     assert small.cache.nbytes < CHECKPOINT_BUDGET + 8 * 4 * m * n
