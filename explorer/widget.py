@@ -202,7 +202,7 @@ class RankExplorer:
 
     def __repr__(self):
         m, n = self.cache.shape
-        return f"RankExplorer({self.label}: {n} x {m} pixels, rank {self.slider.value} of {self.cache.max_rank})"
+        return f"RankExplorer({self.label}: {m} × {n} pixels, rank {self.slider.value} of {self.cache.max_rank})"
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
@@ -320,7 +320,7 @@ class RankExplorer:
         """The status line once an image is on screen: its size, its ranks and which factors."""
         cache = self.cache
         m, n = cache.shape
-        message = f"<b>{html.escape(self.label)}</b>: {n} × {m} pixels, "
+        message = f"<b>{html.escape(self.label)}</b>: {m} × {n} pixels, "
         if cache.exact:
             message += f"ranks 1 to {cache.max_rank}; SVD and cache ready in {_fmt_seconds(cache.seconds)}"
             if self._first_seconds is not None:
@@ -561,7 +561,7 @@ class RankExplorer:
         if not self._load(data, name=name, label=name, upload=True):
             raise ValueError(self._load_error)
         m, n = self.cache.shape
-        return f"{name}: {n} × {m} pixels, shown"
+        return f"{name}: {m} × {n} pixels, shown"
 
     def _load(self, source, *, label, name=None, upload=False):
         """Load a new image; on failure say why and keep the current one."""
@@ -580,7 +580,7 @@ class RankExplorer:
             img, notice = read_image(source, name=name)
         except Exception as err:  # a bad file: say why, keep the current image
             return failed(err)
-        self._set_status(f"computing the SVD of {label} ({img.shape[1]} × {img.shape[0]} pixels)…")
+        self._set_status(f"computing the SVD of {label} ({img.shape[0]} × {img.shape[1]} pixels)…")
         # Free the old cache first (up to ~300 MB at 4 megapixels), rebuild it if the new one fails.
         previous, self.cache = self.cache.image, None
         self._forget_exact_job()  # a background SVD of the old image is void

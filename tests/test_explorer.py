@@ -76,7 +76,7 @@ def tree(widget):
 
 @pytest.fixture
 def small():
-    """An explorer on a 120 x 90 photo (rank up to 90), with the sources row."""
+    """An explorer on a 90 × 120 photo (rank up to 90), with the sources row."""
     explorer = helpers.RankExplorer(image=photo(90, 120), rank=20)
     yield explorer
     explorer.close()
@@ -248,7 +248,7 @@ def test_changing_the_sample_resets_the_range():
 
 def test_uploading_a_valid_png_switches_the_image(small):
     new = photo(64, 40, seed=3)  # 40 wide, 64 high: rank up to 40
-    assert "40 × 64" in upload(small, png_bytes(new), "my photo.png")
+    assert "64 × 40" in upload(small, png_bytes(new), "my photo.png")
     assert np.array_equal(small.image, new)
     assert small.slider.max == small.rank_box.max == small.readouts["max_rank"] == 40
     assert small.rank == 20 and shown(small).shape == (64, 40)
@@ -307,7 +307,7 @@ def test_a_too_large_upload_is_downscaled_with_the_notice_shown(small):
 
 
 def test_the_display_is_short_and_has_a_static_picture(small):
-    assert repr(small) == "RankExplorer(your image: 120 x 90 pixels, rank 20 of 90)"
+    assert repr(small) == "RankExplorer(your image: 90 × 120 pixels, rank 20 of 90)"
     data, _ = DisplayFormatter().format(small)
     assert data["text/plain"] == repr(small)
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == small.widget.model_id

@@ -126,7 +126,7 @@ def test_first_picture_is_randomized_then_the_exact_factors_replace_it(explorer)
 
     async def script(painted):
         with background_busy() as gate:
-            assert upload(explorer, img) == "new.png: 240 × 300 pixels, shown"
+            assert upload(explorer, img) == "new.png: 300 × 240 pixels, shown"
             # at once: the picture from the randomized factors, ranks 1..FIRST_RANK only
             assert not explorer.cache.exact and explorer.cache.max_rank == FIRST_RANK
             assert explorer.slider.max == explorer.rank_box.max == FIRST_RANK == explorer.rank
