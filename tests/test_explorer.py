@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from explorer_support import photo, png_bytes, shown, status_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from IPython.core.formatters import DisplayFormatter
@@ -26,29 +27,9 @@ import helpers
 from explorer.cache import CHECKPOINT_BUDGET, checkpoint_spacing
 
 
-def photo(height, width, seed=0):
-    """A photo-like test image: the camera sample resized, plus a little noise."""
-    img = cv2.resize(helpers.sample_image("camera"), (width, height), interpolation=cv2.INTER_AREA)
-    noise = np.random.default_rng(seed).integers(-3, 4, img.shape)
-    return np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8)
-
-
-def png_bytes(img):
-    ok, buf = cv2.imencode(".png", img)
-    assert ok
-    return buf.tobytes()
-
-
 def decode(data):
     """Decode PNG bytes (the spectrum panel, or a display's image/png)."""
     return cv2.imdecode(np.frombuffer(bytes(data), np.uint8), cv2.IMREAD_UNCHANGED)
-
-
-def shown(explorer):
-    """The picture sent to the browser, as a uint8 array (the view size is unknown here,
-    so it is the whole picture, pixel for pixel)."""
-    p = explorer.picture
-    return np.frombuffer(p.pixels, np.uint8).reshape(p.height, p.width)
 
 
 def upload(explorer, data, name):
@@ -58,12 +39,6 @@ def upload(explorer, data, name):
         return explorer.upload.on_file(name, data)
     except ValueError as err:
         return str(err)
-
-
-def status_text(explorer):
-    import html
-
-    return html.unescape(re.sub(r"<[^>]+>", " ", explorer.status.value)).replace("  ", " ").strip()
 
 
 def tree(widget):

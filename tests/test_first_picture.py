@@ -10,44 +10,18 @@ keep the explorer's one background thread busy with a job that waits on a gate
 
 import asyncio
 import contextlib
-import re
 import threading
 import time
 
-import cv2
 import numpy as np
 import pytest
+from explorer_support import photo, png_bytes, shown, status_text
 
 import explorer.cache as cache_module
 import helpers
 from explorer.cache import RankCache, exact_cache_soon
 
 FIRST_RANK = 20  # the tests' APPROXIMATE_RANK: small images give the fast path quickly
-
-
-def photo(height, width, seed=0):
-    """A photo-like test image: the camera sample resized, plus a little noise."""
-    img = cv2.resize(helpers.sample_image("camera"), (width, height), interpolation=cv2.INTER_AREA)
-    noise = np.random.default_rng(seed).integers(-3, 4, img.shape)
-    return np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8)
-
-
-def png_bytes(img):
-    ok, buf = cv2.imencode(".png", img)
-    assert ok
-    return buf.tobytes()
-
-
-def shown(explorer):
-    """The picture sent to the browser (the whole picture: no view size is known here)."""
-    p = explorer.picture
-    return np.frombuffer(p.pixels, np.uint8).reshape(p.height, p.width)
-
-
-def status_text(explorer):
-    import html
-
-    return html.unescape(re.sub(r"<[^>]+>", " ", explorer.status.value)).replace("  ", " ").strip()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,35 @@
+"""Small test images and ways to read what the explorer shows, shared by the explorer tests."""
+
+import html
+import re
+
+import cv2
+import numpy as np
+
+import helpers
+
+
+def photo(height, width, seed=0):
+    """A photo-like test image: the camera sample resized, plus a little noise."""
+    img = cv2.resize(helpers.sample_image("camera"), (width, height), interpolation=cv2.INTER_AREA)
+    noise = np.random.default_rng(seed).integers(-3, 4, img.shape)
+    return np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+def png_bytes(img):
+    """The image as PNG file bytes, as an upload would bring them."""
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()
+
+
+def shown(explorer):
+    """The picture sent to the browser, as a uint8 array (no view size is known in these
+    tests, so it is the whole picture, pixel for pixel)."""
+    p = explorer.picture
+    return np.frombuffer(p.pixels, np.uint8).reshape(p.height, p.width)
+
+
+def status_text(explorer):
+    """The explorer's status line as plain text."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", explorer.status.value)).replace("  ", " ").strip()
