@@ -1253,15 +1253,20 @@ def test_uploads_in_lab(lab, served, tab, upload_files, browser_report):
     tab.assert_no_console_errors()
 
 
-@pytest.fixture(scope="module")
-def lab_default_limit(served):
-    """JupyterLab left at Tornado's default 10 MiB message limit: not given the repo's config."""
-    server = launch_lab(served, "lab-default", repo_config=False)
+def foreign_lab(served, name, extra_argv=()):
+    """A JupyterLab without the repo's config, as someone else's server would be; stopped after."""
+    server = launch_lab(served, name, repo_config=False, extra_argv=list(extra_argv))
     try:
         yield server
     finally:
         shutdown_kernels(server)
         stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def lab_default_limit(served):
+    """JupyterLab left at Tornado's default 10 MiB message limit: not given the repo's config."""
+    yield from foreign_lab(served, "lab-default")
 
 
 def test_uploads_on_a_server_left_at_10_mib(lab_default_limit, served, tab, upload_files, browser_report):
@@ -1282,12 +1287,7 @@ LOW_LIMIT_BYTES = 512 * 1024
 @pytest.fixture(scope="module")
 def lab_low_limit(served):
     setting = json.dumps({"websocket_max_message_size": LOW_LIMIT_BYTES})
-    server = launch_lab(served, "lab-low", repo_config=False, extra_argv=[f"--ServerApp.tornado_settings={setting}"])
-    try:
-        yield server
-    finally:
-        shutdown_kernels(server)
-        stop_server(server)
+    yield from foreign_lab(served, "lab-low", [f"--ServerApp.tornado_settings={setting}"])
 
 
 def test_uploads_on_a_server_that_drops_the_pieces(lab_low_limit, served, tab, upload_files, browser_report):
