@@ -140,3 +140,123 @@ def test_rank_for_spectral_error(capsys, camera):
     assert "Off by one" in fails(capsys, checks.check_rank_for_spectral_error, right + 1, S, eps)
     assert "Off by one" in fails(capsys, checks.check_rank_for_spectral_error, right - 1, S, eps)
     fails(capsys, checks.check_rank_for_spectral_error, right + 20, S, eps, must_not_say=[str(right)])
+
+
+# --- 06 -------------------------------------------------------------------------
+
+def test_ramp_pattern_rank(capsys):
+    passes(capsys, checks.check_ramp_pattern_rank, 2)
+    fails(capsys, checks.check_ramp_pattern_rank, None)
+    fails(capsys, checks.check_ramp_pattern_rank, 1, must_not_say=["2"])
+    fails(capsys, checks.check_ramp_pattern_rank, 200, must_not_say=["2 "])
+
+
+def test_break_even_rank(capsys):
+    m, n = helpers.sample_image("hubble").shape
+    k_star = helpers.break_even_rank(m, n)
+    passes(capsys, checks.check_break_even_rank, round(k_star), m, n)
+    fails(capsys, checks.check_break_even_rank, None, m, n)
+    fails(capsys, checks.check_break_even_rank, round(k_star / 4), m, n, must_not_say=[f"{k_star:.1f}"])
+
+
+def test_stretched_error(capsys, camera_uint8):
+    d = helpers.svd(helpers.to_unit(camera_uint8))
+    picture = helpers.to_uint8(helpers.reconstruct(d, 100))
+    error = np.abs(camera_uint8.astype(np.int16) - picture)
+    right = np.rint(255 * error / error.max()).astype(np.uint8)
+    passes(capsys, checks.check_stretched_error, right, camera_uint8, picture)
+    fails(capsys, checks.check_stretched_error, None, camera_uint8, picture)
+    fails(capsys, checks.check_stretched_error, right.astype(np.float64), camera_uint8, picture)
+    fails(capsys, checks.check_stretched_error, (error * 4).clip(0, 255).astype(np.uint8), camera_uint8, picture)
+    wrapped = camera_uint8 - picture                     # uint8 subtraction wraps around
+    fails(capsys, checks.check_stretched_error, np.rint(255.0 * wrapped / wrapped.max()).astype(np.uint8),
+          camera_uint8, picture)
+
+
+# --- 01 -------------------------------------------------------------------------
+
+def test_brightest_pixel(capsys, camera_uint8):
+    img = camera_uint8
+    i, j = np.unravel_index(np.argmax(img), img.shape)
+    n_white = int(np.count_nonzero(img == 255))
+    passes(capsys, checks.check_brightest_pixel, (i, j), n_white, img)
+    fails(capsys, checks.check_brightest_pixel, None, None, img)
+    fails(capsys, checks.check_brightest_pixel, (0, 0), n_white, img)
+    fails(capsys, checks.check_brightest_pixel, (i, j), n_white + 1, img, must_not_say=[str(n_white)])
+    fails(capsys, checks.check_brightest_pixel, (int(np.argmax(img)), 0), n_white, img)
+
+
+def test_transpose(capsys, camera_uint8):
+    passes(capsys, checks.check_transpose, camera_uint8.T, camera_uint8)
+    fails(capsys, checks.check_transpose, None, camera_uint8)
+    assert "diagonal" in fails(capsys, checks.check_transpose, np.rot90(camera_uint8), camera_uint8)
+    fails(capsys, checks.check_transpose, camera_uint8, camera_uint8)
+
+
+def test_bt709(capsys):
+    rgb = helpers.sample_colour_image("astronaut").astype(np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    right = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    passes(capsys, checks.check_bt709, right, r, g, b)
+    passes(capsys, checks.check_bt709, right.astype(np.float32), r, g, b)
+    fails(capsys, checks.check_bt709, None, r, g, b)
+    assert "BT.601" in fails(capsys, checks.check_bt709, 0.299 * r + 0.587 * g + 0.114 * b, r, g, b)
+    fails(capsys, checks.check_bt709, np.rint(right), r, g, b)
+    fails(capsys, checks.check_bt709, 0.2126 * b + 0.7152 * g + 0.0722 * r, r, g, b)
+
+
+# --- 02 -------------------------------------------------------------------------
+
+def test_brighten_float(capsys, camera_uint8):
+    img = camera_uint8
+    passes(capsys, checks.check_brighten_float, helpers.to_uint8(helpers.to_unit(img) + 100 / 255), img)
+    fails(capsys, checks.check_brighten_float, None, img)
+    assert "wrapped" in fails(capsys, checks.check_brighten_float, img + np.uint8(100), img)
+    fails(capsys, checks.check_brighten_float, helpers.to_unit(img) + 100 / 255, img)
+
+
+def test_halved_sigmas(capsys, camera):
+    A = torch.from_numpy(camera)
+    S = torch.linalg.svdvals(A)
+    passes(capsys, checks.check_halved_sigmas, S / 2, A)
+    fails(capsys, checks.check_halved_sigmas, None, A)
+    fails(capsys, checks.check_halved_sigmas, S, A)
+    fails(capsys, checks.check_halved_sigmas, S / 4, A)
+
+
+def test_shift_sigmas(capsys, camera):
+    A = torch.from_numpy(camera)
+    right = torch.linalg.svdvals(A + 0.1)[:5] - torch.linalg.svdvals(A)[:5]
+    passes(capsys, checks.check_shift_sigmas, right, A)
+    fails(capsys, checks.check_shift_sigmas, None, A)
+    fails(capsys, checks.check_shift_sigmas, [0.1] * 5, A)
+    fails(capsys, checks.check_shift_sigmas, right + 1, A)
+
+
+# --- 05 -------------------------------------------------------------------------
+
+def test_full_hd_break_even(capsys):
+    k1, k4 = helpers.break_even_rank(1080, 1920), helpers.break_even_rank(1080, 1920, 4)
+    passes(capsys, checks.check_full_hd_break_even, k1, k4, False)
+    passes(capsys, checks.check_full_hd_break_even, round(k1), round(k4), False)
+    fails(capsys, checks.check_full_hd_break_even, None, None, None)
+    assert "swapped" in fails(capsys, checks.check_full_hd_break_even, k4, k1, False)
+    fails(capsys, checks.check_full_hd_break_even, k1, k4, True)
+    fails(capsys, checks.check_full_hd_break_even, 1080 * 1920 / 3000 * 2, k4, False, must_not_say=[f"{k1:.1f}"])
+
+
+def test_plaid_best_rank(capsys):
+    # a small stand-in for notebook 05's sweep: SVD file sizes and PSNRs per rank, JPEG per quality
+    curves = {"SVD file": (np.array([100, 200, 400]), np.array([30.0, 40.0, 40.0]), [1, 2, 3]),
+              "JPEG": (np.array([300, 1000, 3000]), np.array([31.0, 40.5, 45.0]), [10, 50, 90])}
+    passes(capsys, checks.check_plaid_best_rank, 2, curves)          # ratios 3, 5, 2.5
+    fails(capsys, checks.check_plaid_best_rank, None, curves)
+    fails(capsys, checks.check_plaid_best_rank, 1, curves, must_not_say=["rank 2"])
+    fails(capsys, checks.check_plaid_best_rank, 7, curves)
+
+
+def test_document_winner(capsys):
+    doc = helpers.sample_image("document")
+    passes(capsys, checks.check_document_winner, "WebP", doc)
+    fails(capsys, checks.check_document_winner, None, doc)
+    fails(capsys, checks.check_document_winner, "SVD file", doc, must_not_say=["WebP"])
