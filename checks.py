@@ -682,3 +682,53 @@ def check_document_winner(winner, doc):
         return False
     print(f"✓ {winner}: " + ", ".join(f"{m} {s / 1000:.1f} kB" for m, s in sizes.items()) + " at 30 dB.")
     return True
+
+
+# --- 00 start here ------------------------------------------------------------------
+
+def check_pillow_pin(installed, pinned):
+    """Exercise (00): Pillow's installed version (PIL.__version__) and its pin in requirements.txt."""
+    import PIL
+
+    if not isinstance(installed, str) or not isinstance(pinned, str):
+        print("Set `pillow_installed` and `pillow_pinned` to version strings such as '1.2.3'.")
+        return False
+    if installed != PIL.__version__:
+        print("`pillow_installed` is not the version Python imports: print PIL.__version__.")
+        return False
+    if pinned == installed:
+        print(f"✓ Pillow {installed}, as pinned.")
+        return True
+    print("The pin is in the dictionary `pins`, under the package's name in lower case ('pillow').")
+    return False
+
+
+def check_height_width(height, width, img):
+    """Exercise (00): the height and the width of an image, from its shape."""
+    if not (_whole_number(height, "height") and _whole_number(width, "width")):
+        return False
+    rows, columns = np.shape(img)[:2]
+    if (height, width) == (columns, rows):
+        print("Swapped: the shape is (rows, columns), and rows run down the picture.")
+        return False
+    if (height, width) != (rows, columns):
+        print("Read both numbers from the image's .shape.")
+        return False
+    print(f"✓ {height} rows (the height) and {width} columns (the width).")
+    return True
+
+
+def check_more_numbers_than_pixels(answer, m, n):
+    """Exercise (00): the smallest rank at which k(m + n + 1) stored numbers exceed m n pixels."""
+    if not _whole_number(answer, "k_more"):
+        return False
+    right = m * n // (m + n + 1) + 1
+    if helpers.stored_values(m, n, answer) <= m * n:
+        print(f"At rank {answer} the SVD keeps {helpers.stored_values(m, n, answer):,} numbers, not more than "
+              f"the {m * n:,} pixels. Go higher.")
+        return False
+    if answer > right:
+        print(f"At rank {answer} the SVD keeps more numbers than pixels, but so does a lower rank. Find the smallest.")
+        return False
+    print(f"✓ Rank {answer}: {helpers.stored_values(m, n, answer):,} numbers against {m * n:,} pixels.")
+    return True

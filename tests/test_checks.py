@@ -260,3 +260,30 @@ def test_document_winner(capsys):
     passes(capsys, checks.check_document_winner, "WebP", doc)
     fails(capsys, checks.check_document_winner, None, doc)
     fails(capsys, checks.check_document_winner, "SVD file", doc, must_not_say=["WebP"])
+
+
+# --- 00 -------------------------------------------------------------------------
+
+def test_pillow_pin(capsys):
+    import PIL
+
+    passes(capsys, checks.check_pillow_pin, PIL.__version__, PIL.__version__)
+    fails(capsys, checks.check_pillow_pin, None, None)
+    fails(capsys, checks.check_pillow_pin, "0.0.1", PIL.__version__)
+    fails(capsys, checks.check_pillow_pin, PIL.__version__, "0.0.1", must_not_say=[PIL.__version__])
+
+
+def test_height_width(capsys):
+    hubble = helpers.sample_image("hubble")
+    rows, columns = hubble.shape
+    passes(capsys, checks.check_height_width, rows, columns, hubble)
+    fails(capsys, checks.check_height_width, None, None, hubble)
+    assert "Swapped" in fails(capsys, checks.check_height_width, columns, rows, hubble)
+    fails(capsys, checks.check_height_width, rows, rows, hubble)
+
+
+def test_more_numbers_than_pixels(capsys):
+    passes(capsys, checks.check_more_numbers_than_pixels, 256, 512, 512)
+    fails(capsys, checks.check_more_numbers_than_pixels, None, 512, 512)
+    fails(capsys, checks.check_more_numbers_than_pixels, 255, 512, 512, must_not_say=["256"])
+    fails(capsys, checks.check_more_numbers_than_pixels, 300, 512, 512, must_not_say=["256"])
