@@ -469,6 +469,32 @@ def check_stretched_error(stretched, img, picture):
     return True
 
 
+def _gavish_donoho_rank(noisy, sigma):
+    """The number of singular values of ``noisy`` above Gavish and Donoho's threshold for known noise sigma."""
+    short, long = sorted(np.shape(noisy))
+    beta = short / long
+    lambda_star = math.sqrt(2 * (beta + 1) + 8 * beta / (beta + 1 + math.sqrt(beta**2 + 14 * beta + 1)))
+    s = torch.linalg.svdvals(_as_tensor(noisy).double())
+    return int((s > lambda_star * math.sqrt(long) * sigma).sum())
+
+
+def check_threshold_rank(answer, noisy, sigma):
+    """Exercise (06): the rank the known-noise optimal hard threshold keeps for this noisy picture."""
+    if not _whole_number(answer, "k_threshold"):
+        return False
+    right = _gavish_donoho_rank(noisy, sigma)
+    if answer > right:
+        print("Too many singular values kept. Is the threshold lambda*(beta) * sqrt(n) * sigma, with n the "
+              "longer side and sigma this picture's noise level?")
+        return False
+    if answer < right:
+        print("Too few kept. Count the singular values of the noisy picture (not the clean one) above "
+              "lambda*(beta) * sqrt(n) * sigma.")
+        return False
+    print(f"✓ Rank {answer}: more noise, so fewer singular values stand out above it.")
+    return True
+
+
 # --- 01 loading ---------------------------------------------------------------------
 
 def check_brightest_pixel(position, n_white, img):

@@ -287,3 +287,17 @@ def test_more_numbers_than_pixels(capsys):
     fails(capsys, checks.check_more_numbers_than_pixels, None, 512, 512)
     fails(capsys, checks.check_more_numbers_than_pixels, 255, 512, 512, must_not_say=["256"])
     fails(capsys, checks.check_more_numbers_than_pixels, 300, 512, 512, must_not_say=["256"])
+
+
+def test_threshold_rank(capsys):
+    clean = helpers.to_unit(helpers.sample_image("camera")).astype(np.float64)
+    noisier = clean + 0.2 * np.random.default_rng(0).standard_normal(clean.shape)
+    beta_1 = 4 / 3 ** 0.5                                  # lambda*(1) = 4 / sqrt(3) for a square matrix
+    s = np.linalg.svd(noisier, compute_uv=False)
+    right = int(np.sum(s > beta_1 * np.sqrt(512) * 0.2))
+    passes(capsys, checks.check_threshold_rank, right, noisier, 0.2)
+    fails(capsys, checks.check_threshold_rank, None, noisier, 0.2)
+    fails(capsys, checks.check_threshold_rank, right + 3, noisier, 0.2, must_not_say=[str(right)])
+    fails(capsys, checks.check_threshold_rank, right - 3, noisier, 0.2, must_not_say=[str(right)])
+    wrong_sigma = int(np.sum(s > beta_1 * np.sqrt(512) * 0.1))   # the old noise level: too many
+    assert "Too many" in fails(capsys, checks.check_threshold_rank, wrong_sigma, noisier, 0.2)
