@@ -19,7 +19,7 @@ RankExplorer (04 and 06), RankCache, ERROR_GAIN, QUICK_RANKS    06_explorer
 load_colour, sample_colour_image, rgb_to_ycbcr, ycbcr_to_rgb,   07_colour
 luma, colour_planes, colour_svd, colour_reconstruct,
 colour_approx, colour_stored_values, save_colour_svd,
-load_colour_svd, COLOUR_SPACES, RGB_TO_YCBCR
+load_colour_svd, COLOUR_SPACES, RGB_TO_YCBCR, ColourExplorer
 randomized_svd, compute_device                                  08_randomized_svd
 ==============================================================  ==========================
 
@@ -1058,7 +1058,7 @@ def sample_colour_image(name):
 
 _EXPLORER_NAMES = (
     "RankExplorer", "RankCache", "ERROR_GAIN", "QUICK_RANKS", "EXPLORER_THREADS",
-    "CHECKPOINT_BUDGET", "SETTLE_SECONDS",
+    "CHECKPOINT_BUDGET", "SETTLE_SECONDS", "ColourExplorer",
 )
 
 
