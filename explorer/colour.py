@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from explorer.cache import _now, checkpoint_spacing, exact_cache_soon, torch_threads
-from explorer.render import _PNG_PLOT, _preview_png
+from explorer.render import _PNG_PLOT, _preview_png, quality_texts, table_html
 from explorer.widget import ERROR_GAIN, RankExplorer, _clamp_rank
 from helpers import (
     RGB_TO_YCBCR,
@@ -198,20 +198,15 @@ class ColourSpectrumPanel:
 
 def _readouts_table(r):
     """The colour readout table, rendered from ``ColourExplorer.readouts``."""
-    psnr_text = "∞ (identical)" if math.isinf(r["psnr"]) else f"{r['psnr']:.2f} dB"
-    ssim_text = "…" if r["ssim"] is None else f"{r['ssim']:.4f}"
-    rows = [
+    psnr_text, ssim_text = quality_texts(r)
+    return table_html([
         ("luma rank / chroma rank", f"{r['k_luma']} / {r['k_chroma']} of {r['max_rank']}"),
         ("values stored (k<sub>Y</sub> + 2k<sub>C</sub>)(m+n+1)", f"{r['stored_values']:,}"),
         ("original 3·m·n (uint8 values)", f"{r['original_values']:,}"),
         ("compression ratio", f"{r['ratio']:.2f}×"),
         ("PSNR on RGB (shown picture)", psnr_text),
         ("SSIM on luma (shown picture)", ssim_text),
-    ]
-    cells = "".join(f"<tr><td style='padding:1px 8px 1px 0'>{name}</td>"
-                    f"<td style='text-align:right;font-family:monospace'>{value}</td></tr>"
-                    for name, value in rows)
-    return f"<table style='font-size:12px;line-height:1.35'>{cells}</table>"
+    ])
 
 
 def _is_grey(rgb):

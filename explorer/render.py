@@ -86,11 +86,27 @@ def _fmt_bytes(n):
     return f"{n:,} B" if n < 10_000 else f"{n / 1000:,.1f} kB" if n < 10_000_000 else f"{n / 1e6:,.1f} MB"
 
 
+def quality_texts(r):
+    """The PSNR and SSIM readouts as text: PSNR is infinite for an exact picture, and SSIM
+    shows "…" until the slider rests."""
+    psnr_text = "∞ (identical)" if math.isinf(r["psnr"]) else f"{r['psnr']:.2f} dB"
+    return psnr_text, "…" if r["ssim"] is None else f"{r['ssim']:.4f}"
+
+
+def table_html(rows):
+    """A two-column readout table (name, value) as HTML: values right-aligned, monospace."""
+    cells = "".join(
+        f"<tr><td style='padding:1px 8px 1px 0'>{name}</td>"
+        f"<td style='text-align:right;font-family:monospace'>{value}</td></tr>"
+        for name, value in rows
+    )
+    return f"<table style='font-size:12px;line-height:1.35'>{cells}</table>"
+
+
 def _readouts_html(r):
     """The explorer's readout table, rendered from its ``readouts`` dict."""
-    psnr_text = "∞ (identical)" if math.isinf(r["psnr"]) else f"{r['psnr']:.2f} dB"
-    ssim_text = "…" if r["ssim"] is None else f"{r['ssim']:.4f}"
-    rows = [
+    psnr_text, ssim_text = quality_texts(r)
+    return table_html([
         ("rank k", f"{r['k']} of {r['max_rank']}"),
         ("values stored k(m+n+1)", f"{r['stored_values']:,}"),
         ("bytes as uint8 / float32",
@@ -104,11 +120,4 @@ def _readouts_html(r):
         ("relative error ‖A−A<sub>k</sub>‖/‖A‖", f"{r['relative_error']:.4f}"),
         ("PSNR (shown picture)", psnr_text),
         ("SSIM (shown picture)", ssim_text),
-    ]
-    cells = "".join(
-        f"<tr><td style='padding:1px 8px 1px 0'>{name}</td>"
-        f"<td style='text-align:right;font-family:monospace'>{value}"
-        f"</td></tr>"
-        for name, value in rows
-    )
-    return f"<table style='font-size:12px;line-height:1.35'>{cells}</table>"
+    ])

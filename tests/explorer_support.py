@@ -33,3 +33,22 @@ def shown(explorer):
 def status_text(explorer):
     """The explorer's status line as plain text."""
     return html.unescape(re.sub(r"<[^>]+>", " ", explorer.status.value)).replace("  ", " ").strip()
+
+
+def run_in_kernel(kc, code, wait=True):
+    """Execute code in a real kernel (a jupyter_client KernelClient) and return what it printed;
+    raise AssertionError with the traceback if it failed. wait=False only sends it."""
+    msg_id = kc.execute(code)
+    if not wait:
+        return None
+    out = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        if msg["msg_type"] == "error":
+            raise AssertionError("\n".join(msg["content"]["traceback"]))
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from explorer_support import photo, png_bytes, shown, status_text
+from explorer_support import photo, png_bytes, run_in_kernel, shown, status_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from IPython.core.formatters import DisplayFormatter
@@ -454,20 +454,7 @@ def test_coalescing_in_a_real_kernel():
     try:
 
         def run(code, wait=True):
-            msg_id = kc.execute(code)
-            if not wait:
-                return None
-            out = []
-            while True:
-                msg = kc.get_iopub_msg(timeout=120)
-                if msg["parent_header"].get("msg_id") != msg_id:
-                    continue
-                if msg["msg_type"] == "stream":
-                    out.append(msg["content"]["text"])
-                if msg["msg_type"] == "error":
-                    raise AssertionError("\n".join(msg["content"]["traceback"]))
-                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                    return "".join(out)
+            return run_in_kernel(kc, code, wait)
 
         comm_id = run(
             "import helpers\n"

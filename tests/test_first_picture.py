@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from explorer_support import photo, png_bytes, shown, status_text
+from explorer_support import photo, png_bytes, run_in_kernel, shown, status_text
 
 import explorer.cache as cache_module
 import helpers
@@ -303,18 +303,7 @@ def test_a_sample_switch_in_a_real_kernel_shows_randomized_then_exact():
     try:
 
         def run(code):
-            msg_id = kc.execute(code)
-            out = []
-            while True:
-                msg = kc.get_iopub_msg(timeout=120)
-                if msg["parent_header"].get("msg_id") != msg_id:
-                    continue
-                if msg["msg_type"] == "stream":
-                    out.append(msg["content"]["text"])
-                if msg["msg_type"] == "error":
-                    raise AssertionError("\n".join(msg["content"]["traceback"]))
-                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                    return "".join(out)
+            return run_in_kernel(kc, code)
 
         comm_id, index = run(
             "import helpers\n"
