@@ -133,7 +133,7 @@ class RankExplorer:
         if image is not None:
             img, label, notice = self._fit(image), "your image", ""
         else:
-            (img, notice), label = read_image(sample_path(sample)), sample
+            (img, notice), label = self._read(sample_path(sample), None), sample
         cache = RankCache(img)
         r = cache.max_rank
         rank = _clamp_rank(rank, r)
@@ -577,7 +577,7 @@ class RankExplorer:
 
         self._set_status(f"loading {label}…")
         try:
-            img, notice = read_image(source, name=name)
+            img, notice = self._read(source, name)
         except Exception as err:  # a bad file: say why, keep the current image
             return failed(err)
         self._set_status(f"computing the SVD of {label} ({img.shape[0]} × {img.shape[1]} pixels)…")
@@ -602,6 +602,10 @@ class RankExplorer:
         else:
             self._start_exact_job(img)
         return True
+
+    def _read(self, source, name):
+        """Decode ``source``: (greyscale image, notice). The colour explorer decodes in colour."""
+        return read_image(source, name=name)
 
     def _first_rank(self, img):
         """``APPROXIMATE_RANK`` if the first picture of ``img`` should come from a randomized

@@ -366,26 +366,47 @@ def test_check_best_split(capsys, coffee):
         assert "✓" not in capsys.readouterr().out
 
 
-def test_large_colour_upload_in_a_kernel_shows_grey_first_then_colour(astronaut):
+def test_large_colour_upload_in_a_kernel_is_decoded_once_and_shows_colour_first(astronaut, monkeypatch):
     import asyncio
 
     import cv2
 
-    from explorer.colour import ColourExplorer
+    import explorer.colour
+    import explorer.widget
+    from explorer.colour import ColourCache, ColourExplorer
+
+    decoded = []
+    for module in (explorer.colour, explorer.widget):
+        real = module.read_image
+        monkeypatch.setattr(module, "read_image", lambda *a, _real=real, **k: decoded.append(k) or _real(*a, **k))
+    big = cv2.resize(astronaut, (1024, 1024), interpolation=cv2.INTER_CUBIC)   # over 0.5 MP
+    ok, png = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
 
     async def session():  # a running event loop, as in a Jupyter kernel
         explorer = ColourExplorer(sample="camera", rank=40)
-        big = cv2.resize(astronaut, (1024, 1024), interpolation=cv2.INTER_CUBIC)   # over 0.5 MP
-        ok, png = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+        decoded.clear()
         explorer._on_upload("big.png", png.tobytes())
-        # the first picture at once, in grey; the colour SVDs run in the background
-        assert explorer.picture.channels == 1 and explorer.mode.disabled
-        for _ in range(1200):  # up to 2 minutes on a busy machine
+        assert decoded == [{"name": "big.png", "colour": True}]  # one decode, in colour
+        # the first picture at once, in colour, from randomized SVDs of Y, Cb and Cr
+        fast = ColourCache(big, leading=explorer.APPROXIMATE_RANK)
+        assert explorer.in_colour and not explorer.colour_cache.exact and explorer.picture.channels == 3
+        assert explorer.chroma_slider.max == explorer.slider.max == explorer.APPROXIMATE_RANK
+        k, kc = explorer.slider.value, explorer.chroma_slider.value
+        assert np.array_equal(explorer._recon, fast.picture(k, kc))
+        assert "randomized SVDs" in explorer.caption.value and "randomized SVDs" in explorer.table.value
+        for _ in range(1200):  # up to 2 minutes on a busy machine: colour first, then grey
             await asyncio.sleep(0.1)
-            if explorer.in_colour and explorer.picture.channels == 3:
+            assert explorer.colour_cache.exact or not explorer.cache.exact  # luma never outruns colour
+            if explorer.colour_cache.exact and explorer.cache.exact:
                 break
-        assert explorer.in_colour and explorer.picture.channels == 3 and not explorer.mode.disabled
-        assert explorer.readouts["k_chroma"] == explorer.chroma_slider.value
+        assert explorer.chroma_slider.max == explorer.slider.max == 1024
+        assert np.array_equal(explorer._recon, ColourCache(big).picture(k, kc))
+        assert "randomized" not in explorer.caption.value and "exact SVDs" in explorer.table.value
+        explorer.slider.value = 700  # past the randomized ranks, in colour and in grey
+        await asyncio.sleep(0.1)
+        assert explorer.readouts["k_luma"] == 700 and explorer.picture.rank == 700
+        explorer.mode.value = "grey"
+        assert explorer.picture.channels == 1 and explorer.readouts["k"] == 700
         explorer.close()
 
     asyncio.run(session())
