@@ -563,8 +563,8 @@ window.__svd = {
     while (walker.nextNode()) parts.push(walker.currentNode.nodeValue);
     return parts.join(' ').replace(/\s+/g, ' ').trim();
   },
-  sliderState(scope) {
-    const handle = scope.querySelector('.noUi-handle');
+  sliderState(scope, index = 0) {
+    const handle = scope.querySelectorAll('.noUi-handle')[index];  // the first slider unless told
     return {
       value: Math.round(parseFloat(handle.getAttribute('aria-valuenow'))),
       min: Math.round(parseFloat(handle.getAttribute('aria-valuemin'))),
@@ -823,11 +823,12 @@ def check_slider(page, scope, name):
     return moves
 
 
-def measure_latency(page, scope, name, kernel_idle=None):
-    """Median time from a key press to the new picture, over LATENCY_PRESSES presses."""
+def measure_latency(page, scope, name, kernel_idle=None, slider=0):
+    """Median time from a key press to the new picture, over LATENCY_PRESSES presses of the
+    arrow key on the `slider`-th slider in `scope` (the first one unless told)."""
     element = scope.element_handle()
-    handle = scope.locator(".noUi-handle").first
-    state = page.evaluate("(s) => __svd.sliderState(s)", element)
+    handle = scope.locator(".noUi-handle").nth(slider)
+    state = page.evaluate("([s, i]) => __svd.sliderState(s, i)", [element, slider])
     step, key_name = (
         (1, "ArrowRight") if state["value"] + LATENCY_PRESSES <= state["max"] else (-1, "ArrowLeft")
     )
@@ -847,10 +848,10 @@ def measure_latency(page, scope, name, kernel_idle=None):
             # Let this move finish everywhere (readout, other pictures, kernel idle) before the next.
             wait_for(
                 page,
-                "([s, target]) => { const st = __svd.sliderState(s);"
+                "([s, target, i]) => { const st = __svd.sliderState(s, i);"
                 " return st.value === target"
                 " && new RegExp(`(^|[^\\\\d.])${target}(?![\\\\d]|\\\\.\\\\d)`).test(st.readout); }",
-                [element, target],
+                [element, target, slider],
                 timeout_s=STEP_S,
                 what=f"{name}: the readout to show rank {target}",
             )
@@ -961,7 +962,7 @@ LATENCY_NOTEBOOK_SOURCE = """\
 import cv2
 import helpers
 
-image = cv2.resize(helpers.sample_image("hubble"), (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
+image = cv2.resize(PICTURE, (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
 explorer = EXPLORER(image=image)
 stages = []
 _draw = explorer._draw
@@ -993,13 +994,20 @@ PAGE_EXECUTE = """async ([path, code]) => {
 }"""
 
 
-def run_latency_notebook(lab, served, tab, path, side, explorer_class, setup=""):
-    """Open a notebook showing `explorer_class` on a side x side image; time 20 key presses."""
+GREY_PICTURE = 'helpers.sample_image("hubble")'
+COLOUR_PICTURE = 'helpers.sample_colour_image("astronaut")'
+
+
+def run_latency_notebook(lab, served, tab, path, side, explorer_class, setup="", picture=GREY_PICTURE,
+                         sliders=((0, ""),), before_shutdown=None):
+    """Open a notebook showing `explorer_class` on a side x side image; time 20 key presses on
+    each of `sliders` ((index, label) pairs), then call `before_shutdown(page, scope)`."""
     import nbformat
 
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    source = LATENCY_NOTEBOOK_SOURCE.replace("SIDE", str(side)).replace("EXPLORER", explorer_class)
+    source = (LATENCY_NOTEBOOK_SOURCE.replace("SIDE", str(side)).replace("EXPLORER", explorer_class)
+              .replace("PICTURE", picture))
     notebook.cells = [nbformat.v4.new_code_cell(setup + source)]
     nbformat.write(notebook, served / "serve" / path)
     page = tab.page
@@ -1008,13 +1016,18 @@ def run_latency_notebook(lab, served, tab, path, side, explorer_class, setup="")
     assert not problems, f"the {side} x {side} explorer shows errors:\n" + "\n".join(problems)
     found = slider_outputs(page, ".jp-NotebookPanel", with_picture=True)
     assert found.count() == 1, f"{path} shows no slider next to a picture"
-    line, medians = measure_latency(
-        page, found.first, f"Lab {side}x{side} ({side * side / 1e6:.2f} MP) {explorer_class}",
-        kernel_idle=("(p) => __svd.kernelIdle(p)", path),
-    )  # fmt: skip
-    kernel = json.loads(page.evaluate(PAGE_EXECUTE, [path, KERNEL_STAGES]))
+    results = []
+    for index, label in sliders:
+        line, medians = measure_latency(
+            page, found.first, f"Lab {side}x{side} ({side * side / 1e6:.2f} MP) {explorer_class}{label}",
+            kernel_idle=("(p) => __svd.kernelIdle(p)", path), slider=index,
+        )  # fmt: skip
+        kernel = json.loads(page.evaluate(PAGE_EXECUTE, [path, KERNEL_STAGES]))
+        results.append((line, medians, kernel))
+    if before_shutdown is not None:
+        before_shutdown(page, found.first)
     page.evaluate("(p) => __svd.panel(p).sessionContext.shutdown()", path)
-    return line, medians, kernel
+    return results[0] if len(results) == 1 else results
 
 
 @pytest.mark.parametrize("side", sorted(LATENCY_SIDES))
@@ -1045,6 +1058,61 @@ def test_slider_latency(side, lab, served, tab, browser_report):
         f"median key press to new picture {frames['new']:.0f} ms at {side} x {side} is over the "
         f"{limit:.0f} ms limit (target {target} ms)"
     )
+
+
+COLOUR_LATENCY_SIDES = {1000: 30, 2048: 60}  # the grey targets hold for colour too (issue 11)
+
+CANVAS_COLOURS = """(s) => {
+  // How many pixels of the explorer's picture are not grey (R, G and B not all equal).
+  const c = s.querySelector('canvas.svd-picture-canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let colourful = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] !== d[i + 1] || d[i + 1] !== d[i + 2]) colourful++;
+  return {colourful, pixels: d.length / 4, painted: Number(c.dataset.painted), rank: Number(c.dataset.rank)};
+}"""
+
+
+def switch_mode(page, scope, mode, name):
+    """Click the explorer's grey/colour toggle; return the picture's colour count once it is repainted."""
+    before = page.evaluate(CANVAS_COLOURS, scope.element_handle())
+    scope.locator(".rank-explorer-mode button", has_text=mode).click()
+    wait_for(page, f"(s) => ({CANVAS_COLOURS})(s).painted > {before['painted']}", scope.element_handle(),
+             timeout_s=STEP_S, what=f"{name}: the picture to be repainted in {mode}")
+    return page.evaluate(CANVAS_COLOURS, scope.element_handle())
+
+
+@pytest.mark.parametrize("side", sorted(COLOUR_LATENCY_SIDES))
+def test_colour_explorer_in_lab(side, lab, served, tab, browser_report):
+    """The colour explorer: key press to painted on the luma and the chroma slider, within the grey
+    targets; the grey/colour toggle repaints the picture in grey, then in colour again."""
+    target, path = COLOUR_LATENCY_SIDES[side], f"colour_latency_{side}.ipynb"
+    toggled = {}
+
+    def toggle(page, scope):
+        name = f"colour explorer {side}x{side}"
+        toggled["grey"] = switch_mode(page, scope, "grey", name)
+        if side == min(COLOUR_LATENCY_SIDES):
+            save_screenshot(page, "lab_colour_explorer_grey", scroller=f"__svd.panel({json.dumps(path)}).node"
+                            ".querySelector('.jp-WindowedPanel-outer')")
+        toggled["colour"] = switch_mode(page, scope, "colour", name)
+        if side == min(COLOUR_LATENCY_SIDES):
+            save_screenshot(page, "lab_colour_explorer", scroller=f"__svd.panel({json.dumps(path)}).node"
+                            ".querySelector('.jp-WindowedPanel-outer')")
+
+    results = run_latency_notebook(
+        lab, served, tab, path, side, "helpers.ColourExplorer", picture=COLOUR_PICTURE,
+        sliders=((0, " luma slider"), (1, " chroma slider")), before_shutdown=toggle)
+    for line, medians, kernel in results:
+        stages = ", ".join(f"{key} {value:.1f}" for key, value in kernel.items())
+        verdict = "meets" if medians["frame"] <= target else "MISSES"
+        report_latency(browser_report, f"{line}: {verdict} the {target} ms target; kernel ms: {stages}")
+    tab.assert_no_console_errors()
+    grey, colour = toggled["grey"], toggled["colour"]
+    assert grey["colourful"] == 0, f"the grey view still has {grey['colourful']} coloured pixels"
+    assert colour["colourful"] > colour["pixels"] // 2, f"the colour view is mostly grey: {colour}"
+    for line, medians, _ in results:
+        limit = LATENCY_LIMIT_FACTOR * target
+        assert medians["frame"] <= limit, f"{line}: over the {limit:.0f} ms limit (target {target} ms)"
 
 
 VOILA_SCROLLER = "__svd.scroller(document.body)"
