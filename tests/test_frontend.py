@@ -213,6 +213,36 @@ def test_shipped_servers_take_messages_as_large_as_the_upload_limit():
         assert size >= UPLOAD_LIMIT_BYTES + CHUNK_BYTES, f"{name} takes messages up to {size} bytes only"
 
 
+def test_shipped_servers_send_kernel_messages_without_delay():
+    server = json.loads((ROOT / "jupyter_config" / "jupyter_server_config.json").read_text())
+    voila = json.loads((ROOT / "jupyter_config" / "voila.json").read_text())
+    for name, settings in (("JupyterLab", server["ServerApp"]), ("Voila", voila["Voila"])):
+        assert settings["kernel_websocket_connection_class"] == "explorer.server.NoDelayConnection", name
+
+
+def test_the_kernel_connection_turns_nagle_off_before_it_connects(monkeypatch):
+    import asyncio
+
+    from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+
+    from explorer.server import NoDelayConnection
+
+    calls = []
+
+    class Handler:  # stands in for the server's KernelWebsocketHandler
+        def set_nodelay(self, value):
+            calls.append(("nodelay", value))
+
+    async def connect(self):
+        calls.append("connect")
+
+    monkeypatch.setattr(ZMQChannelsWebsocketConnection, "connect", connect)
+    connection = NoDelayConnection.__new__(NoDelayConnection)  # no server needed
+    connection._trait_values["websocket_handler"] = Handler()
+    asyncio.run(connection.connect())
+    assert calls == [("nodelay", True), "connect"]
+
+
 def test_make_lab_make_app_and_binder_use_the_shipped_config():
     makefile = (ROOT / "Makefile").read_text()
     for target in ("lab", "app"):
@@ -236,15 +266,17 @@ def test_jupyterlab_reads_the_shipped_config(tmp_path):
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
     assert re.search(r"tornado_settings = \{'websocket_max_message_size': (\d+)\}", shown), shown[-2000:]
+    assert ".kernel_websocket_connection_class = 'explorer.server.NoDelayConnection'" in shown
     size = int(re.search(r"'websocket_max_message_size': (\d+)", shown).group(1))
     assert size >= UPLOAD_LIMIT_BYTES
 
 
 def test_voila_reads_the_shipped_config(tmp_path):
     code = ("from voila.app import Voila; app = Voila(); app.initialize(['notebooks/06_explorer.ipynb']); "
-            "print(app.tornado_settings['websocket_max_message_size'])")
+            "print(app.kernel_websocket_connection_class.__name__, app.tornado_settings['websocket_max_message_size'])")
     shown = subprocess.run(
         [sys.executable, "-c", code], env=_config_env(tmp_path), cwd=ROOT,
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
+    assert shown.split()[-2] == "NoDelayConnection"
     assert int(shown.split()[-1]) >= UPLOAD_LIMIT_BYTES
