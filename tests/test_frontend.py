@@ -243,6 +243,12 @@ def test_the_kernel_connection_turns_nagle_off_before_it_connects(monkeypatch):
     assert calls == [("nodelay", True), "connect"]
 
 
+def test_the_server_setting_does_not_load_the_lesson_code_into_the_server():
+    code = "import sys, explorer.server; print(sorted({'torch', 'cv2', 'helpers'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert loaded.stdout.strip() == "[]", f"importing explorer.server also imports {loaded.stdout.strip()}"
+
+
 def test_make_lab_make_app_and_binder_use_the_shipped_config():
     makefile = (ROOT / "Makefile").read_text()
     for target in ("lab", "app"):
