@@ -81,7 +81,7 @@ def main():
     panel = ColourSpectrumPanel(cache.spectra)
     print(f"\ncolour {SIDE} x {SIDE} ({SIDE * SIDE / 1e6:.1f} MP): three SVDs and partial sums "
           f"{cache.seconds:.2f} s, explorer side ready in {time.perf_counter() - start:.2f} s; "
-          f"cache memory {cache.nbytes / 2**20:.0f} MiB, a sum every {cache.planes[0].spacing} ranks")
+          f"cache memory {cache.nbytes / 2**20:.0f} MiB, a sum every {cache.spacing} ranks")
 
     picture, out = Picture(), np.empty((SIDE, SIDE, 3), np.uint8)
     rng = np.random.default_rng(0)

@@ -1,9 +1,12 @@
 """The SVD of one image kept as partial sums, so that any rank-k picture is quick.
 
-``RankCache(img)`` holds the exact SVD; ``RankCache(img, leading=100)`` only the
-leading triplets from ``randomized_svd``, a few times faster on a large image, so
-that the explorer can show a first picture at once. ``exact_cache_soon`` builds
-the exact cache on a background thread meanwhile.
+``PartialSums`` holds the rank-one layers of a matrix and their sums every few ranks.
+``RankCache(img)`` holds the exact SVD that way; ``RankCache(img, leading=100)`` only
+the leading triplets from ``randomized_svd``, a few times faster on a large image, so
+that the explorer can show a first picture at once. ``exact_cache_soon`` builds the
+exact cache on a background thread meanwhile. Both give the picture at full size or
+at the smaller size the screen shows (``picture(k, size=...)``), from the same layers
+scaled down.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from helpers import Decomposition, check_image, check_rank, cumulative_energy, r
 
 #: Memory the explorer may spend on cached partial sums A_c (see ``RankCache``).
 CHECKPOINT_BUDGET = 256 * 2**20
+
+#: Memory for the partial sums at the size the screen shows (see ``PartialSums.scaled``):
+#: at 624 x 624 a sum every 103 ranks of a 2048 x 2048 image.
+VIEW_BUDGET = 32 * 2**20
 
 #: PyTorch threads the explorer uses for its SVD and products. One thread is about
 #: as fast for the slider's small products, and far more robust when other
@@ -64,6 +71,78 @@ def checkpoint_spacing(m: int, n: int, r: int, *, budget: int = CHECKPOINT_BUDGE
     return max(32, math.ceil(r / most))
 
 
+class PartialSums:
+    """The rank-one layers sigma_i u_i v_i^T of a matrix, and their partial sums
+    A_c = layers 1 .. c every ``spacing`` ranks, so that A_k for any k costs at most
+    spacing/2 layers, one small matmul (from the nearest sum, up or down).
+
+    ``US`` is U with column i scaled by sigma_i (m x r), ``Vh`` is r x n, both float32.
+    ``spacing`` overrides the spacing chosen from ``budget`` (bytes of sums).
+
+    >>> U, S, Vh = torch.linalg.svd(torch.rand(60, 50), full_matrices=False)
+    >>> sums = PartialSums(U * S, Vh, spacing=16)
+    >>> sums.checkpoint_ranks, bool(torch.allclose(sums.approx(50, torch.empty(60, 50)), U @ torch.diag(S) @ Vh, atol=1e-5))
+    ([16, 32, 48, 50], True)
+    """
+
+    def __init__(self, US: torch.Tensor, Vh: torch.Tensor, *, budget: int = CHECKPOINT_BUDGET,
+                 spacing: int | None = None):
+        self._US, self._Vh = US.contiguous(), Vh.contiguous()
+        (m, r), n = US.shape, Vh.shape[1]
+        self.shape, self.max_rank = (m, n), r
+        self.spacing = int(spacing) if spacing else checkpoint_spacing(m, n, r, budget=budget)
+        ranks = [*range(self.spacing, r, self.spacing), r]
+        self._sums, total, previous = {}, torch.zeros(m, n), 0
+        for c in ranks:
+            total = self._sums[c] = torch.addmm(total, self._US[:, previous:c], self._Vh[previous:c])
+            previous = c
+        self._ranks = np.array([0, *ranks])
+
+    @property
+    def checkpoint_ranks(self) -> list[int]:
+        """The ranks c whose partial sums A_c are kept."""
+        return [int(c) for c in self._ranks[1:]]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: the scaled factors and the partial sums."""
+        return sum(t.numel() * t.element_size() for t in [self._US, self._Vh, *self._sums.values()])
+
+    def approx(self, k: int, out: torch.Tensor) -> torch.Tensor:
+        """A_k (float32): a kept partial sum (never modify it), or written into ``out``."""
+        k = check_rank(k, self.max_rank)
+        c = int(self._ranks[np.abs(self._ranks - k).argmin()])
+        if c == k:
+            return self._sums[c]
+        with torch_threads():
+            if c == 0:
+                torch.mm(self._US[:, :k], self._Vh[:k], out=out)
+            elif k > c:  # A_k = A_c + layers c+1 .. k
+                torch.addmm(self._sums[c], self._US[:, c:k], self._Vh[c:k], out=out)
+            else:  # A_k = A_c - layers k+1 .. c
+                torch.addmm(self._sums[c], self._US[:, k:c], self._Vh[k:c], alpha=-1, out=out)
+        return out
+
+    def scaled(self, rows: int, cols: int, *, budget: int = VIEW_BUDGET) -> PartialSums:
+        """The same layers for the matrix scaled down to rows x cols by area averaging
+        (``cv2.INTER_AREA``). Scaling averages rows, then columns: it is linear, so
+        scale(A_k) = (rows of U S averaged) @ (columns of Vh averaged), and a picture at
+        the size the screen shows costs rows x cols x (layers), not m x n x (layers).
+
+        >>> A = torch.rand(60, 50)
+        >>> U, S, Vh = torch.linalg.svd(A, full_matrices=False)
+        >>> small = PartialSums(U * S, Vh).scaled(24, 20)
+        >>> expected = cv2.resize(A.numpy(), (20, 24), interpolation=cv2.INTER_AREA)
+        >>> small.shape, bool(np.allclose(small.approx(50, torch.empty(24, 20)).numpy(), expected, atol=1e-5))
+        ((24, 20), True)
+        """
+        r = self.max_rank
+        US = cv2.resize(self._US.numpy(), (r, rows), interpolation=cv2.INTER_AREA).reshape(rows, r)
+        Vh = cv2.resize(self._Vh.numpy(), (cols, r), interpolation=cv2.INTER_AREA).reshape(r, cols)
+        with torch_threads():
+            return PartialSums(torch.from_numpy(US), torch.from_numpy(Vh), budget=budget)
+
+
 class RankCache:
     """The SVD of one image, arranged so that any rank-k approximation is quick.
 
@@ -71,9 +150,13 @@ class RankCache:
     GFLOP for a 1-megapixel image at k = 1000, far too slow for a slider. The
     cache keeps partial sums A_c = sigma_1 u_1 v_1^T + ... + sigma_c u_c v_c^T
     (float32) every ``spacing`` ranks and builds A_k from the nearest one by
-    adding or subtracting at most spacing/2 rank-one layers in one small matmul.
-    It also keeps the running sums of sigma^2 for the energy and error readouts.
-    ``spacing`` overrides the spacing chosen from ``budget`` (bytes).
+    adding or subtracting at most spacing/2 rank-one layers in one small matmul
+    (``PartialSums``). It also keeps the running sums of sigma^2 for the energy
+    and error readouts. ``spacing`` overrides the spacing chosen from ``budget`` (bytes).
+
+    ``picture(k, size=(rows, cols))`` gives the picture at the smaller size the
+    screen shows, from the layers scaled down (``PartialSums.scaled``, kept for the
+    last size asked): at 4 megapixels shown at 624 x 624 it costs a tenth as much.
 
     With ``leading=k0`` (fewer than min(m, n)) the factors are the k0 leading
     triplets from ``randomized_svd`` (2 power iterations): ``exact`` is False and
@@ -109,20 +192,11 @@ class RankCache:
         self.exact = leading is None or check_rank(leading, self.full_rank) == self.full_rank
         U, S, Vh = svd(A) if self.exact else randomized_svd(A, leading)
         self.decomposition = Decomposition(U, S, Vh)
-        self.max_rank = r = int(S.shape[0])
+        self.max_rank = int(S.shape[0])
         self.svd_seconds = _now() - start
-        self._US = (U * S).contiguous()  # column i is sigma_i u_i
-        self._Vh = Vh.contiguous()
-        self.spacing = int(spacing) if spacing else checkpoint_spacing(m, n, r, budget=budget)
-        ranks = [*range(self.spacing, r, self.spacing), r]
-        self._checkpoints = {}
-        total, previous = torch.zeros(m, n), 0
-        for c in ranks:
-            total = torch.addmm(total, self._US[:, previous:c], self._Vh[previous:c])
-            self._checkpoints[c] = total
-            previous = c
-        self._checkpoint_ranks = np.array([0, *ranks])
+        self.sums = PartialSums(U * S, Vh, budget=budget, spacing=spacing)
         self._out = torch.empty(m, n)
+        self._view = None  # (rows, cols), their PartialSums and work buffer: the last size shown
         s2 = S.double().numpy() ** 2
         if self.exact:
             self._total = float(s2.sum())
@@ -136,58 +210,67 @@ class RankCache:
         self.seconds = _now() - start
 
     @property
+    def spacing(self) -> int:
+        """Ranks between cached partial sums."""
+        return self.sums.spacing
+
+    @property
     def checkpoint_ranks(self) -> list[int]:
         """The ranks c whose partial sums A_c are cached."""
-        return [int(c) for c in self._checkpoint_ranks[1:]]
+        return self.sums.checkpoint_ranks
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: image, factors, partial sums, work buffer and sums of sigma^2."""
-        tensors = [self._US, self._Vh, self.decomposition.U, self.decomposition.S, self._out,
-                   *self._checkpoints.values()]
-        return (self.image.nbytes + sum(t.numel() * t.element_size() for t in tensors)
-                + self._tail.nbytes + self.energy.nbytes)
+        """Bytes held: image, factors, partial sums (at full size and at the size shown),
+        work buffers and sums of sigma^2."""
+        d = self.decomposition
+        view = 0 if self._view is None else self._view[1].nbytes + 4 * self._view[2].numel()
+        return (self.image.nbytes + self.sums.nbytes + 4 * (d.U.numel() + d.S.numel() + self._out.numel())
+                + view + self._tail.nbytes + self.energy.nbytes)
 
-    def _approx(self, k):
-        """A_k as a float32 tensor; it may be a cached sum or the work buffer, so never modify it."""
-        k = check_rank(k, self.max_rank)
-        c = int(self._checkpoint_ranks[np.abs(self._checkpoint_ranks - k).argmin()])
-        if c == k:
-            return self._checkpoints[c]
-        out = self._out
-        with torch_threads():
-            if c == 0:
-                torch.mm(self._US[:, :k], self._Vh[:k], out=out)
-            elif k > c:  # A_k = A_c + layers c+1 .. k
-                torch.addmm(self._checkpoints[c], self._US[:, c:k], self._Vh[c:k], out=out)
-            else:  # A_k = A_c - layers k+1 .. c
-                torch.addmm(self._checkpoints[c], self._US[:, k:c], self._Vh[k:c], alpha=-1, out=out)
-        return out
+    def _sums_at(self, size):
+        """The partial sums and a work buffer for pictures of ``size`` (None: full size)."""
+        if size is None or tuple(size) == self.shape:
+            return self.sums, self._out
+        if self._view is None or self._view[0] != tuple(size):
+            rows, cols = size
+            self._view = (tuple(size), self.sums.scaled(rows, cols), torch.empty(rows, cols))
+        return self._view[1], self._view[2]
 
     def reconstruction(self, k: int) -> np.ndarray:
         """Rank-k approximation as a new float32 NumPy array (like ``reconstruct``)."""
-        return self._approx(k).numpy().copy()
+        return self.sums.approx(k, self._out).numpy().copy()
 
-    def picture(self, k: int, *, out: np.ndarray | None = None) -> np.ndarray:
+    def picture(self, k: int, *, out: np.ndarray | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
         """The displayable rank-k picture, ``to_uint8(A_k)``: a new uint8 array, or
-        written into ``out`` (a uint8 array of the image's shape) and returned."""
-        return self._to_picture(self._approx(k), np.empty(self.shape, np.uint8) if out is None else out)
+        written into ``out`` (a uint8 array of the picture's shape) and returned.
 
-    def _to_picture(self, approx, out):
-        """to_uint8(approx) written into ``out``, with no large temporaries (they cost
-        page faults: 16 MB each at 4 megapixels). Uses the work buffer as scratch."""
-        scaled = self._out.numpy()  # may be approx itself: the steps work in place
-        np.multiply(approx.numpy(), np.float32(255), out=scaled)  # the same steps as to_uint8
-        np.rint(scaled, out=scaled)
-        np.clip(scaled, 0, 255, out=scaled)
-        np.copyto(out, scaled, casting="unsafe")
-        return out
+        ``size=(rows, cols)``, smaller than the image: the picture at that size, A_k
+        averaged over each pixel's area (``cv2.INTER_AREA``), then rounded. That is
+        ``cv2.resize`` of the full picture within one grey level, except in a few
+        pixels where A_k leaves [0, 1] (clipped after averaging, not before).
+        """
+        sums, work = self._sums_at(size)
+        approx = sums.approx(k, work)
+        return _to_uint8(approx, work, np.empty(sums.shape, np.uint8) if out is None else out)
 
     def relative_error(self, k: int) -> float:
         """||A - A_k||_F / ||A||_F from the tail energy: sqrt(sum of sigma_i^2 for i > k / total)
         (for randomized factors: the error of the picture A~_k, at least the optimal one)."""
         k = check_rank(k, self.max_rank)
         return math.sqrt(self._tail[k] / self._total) if self._total > 0 else 0.0
+
+
+def _to_uint8(approx, work, out):
+    """to_uint8(approx) written into ``out``, with no large temporaries (they cost page
+    faults: 16 MB each at 4 megapixels). ``work`` (float32, approx's shape) is scratch;
+    it may be approx itself: the steps work in place."""
+    scaled = work.numpy()
+    np.multiply(approx.numpy(), np.float32(255), out=scaled)  # the same steps as to_uint8
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 255, out=scaled)
+    np.copyto(out, scaled, casting="unsafe")
+    return out
 
 
 _background = None

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from explorer.cache import _now, checkpoint_spacing, exact_cache_soon, torch_threads
+from explorer.cache import VIEW_BUDGET, PartialSums, _now, exact_cache_soon, torch_threads
 from explorer.render import _PNG_PLOT, _preview_png, quality_texts, table_html
 from explorer.widget import ERROR_GAIN, RankExplorer, _clamp_rank
 from helpers import (
@@ -44,49 +44,51 @@ COLOUR_CHECKPOINT_BUDGET = 3 * 64 * 2**20
 PLANE_NAMES = ("Y", "Cb", "Cr")
 
 
-class _PlaneSums:
-    """One plane's SVD with partial sums every ``spacing`` ranks (see ``RankCache``);
-    with ``leading``, only that many triplets, from ``randomized_svd``."""
+class _ColourPlanes:
+    """Y, Cb and Cr as partial sums at one size, and the buffers that turn them into RGB."""
 
-    def __init__(self, plane, budget, leading=None):
-        m, n = plane.shape
-        U, S, Vh = svd(plane) if leading is None else randomized_svd(plane, leading)
-        self.S = S
-        self.max_rank = r = int(S.shape[0])
-        self._US, self._Vh = (U * S).contiguous(), Vh.contiguous()
-        self.spacing = checkpoint_spacing(m, n, r, budget=budget)
-        self._sums, total, previous = {}, torch.zeros(m, n), 0
-        for c in [*range(self.spacing, r, self.spacing), r]:
-            total = self._sums[c] = torch.addmm(total, self._US[:, previous:c], self._Vh[previous:c])
-            previous = c
-        self._ranks = np.array([0, *self._sums])
-
-    def approx_into(self, k, out):
-        """Write the rank-k approximation into ``out`` (a float32 m x n tensor)."""
-        c = int(self._ranks[np.abs(self._ranks - k).argmin()])
-        if c == 0:
-            torch.mm(self._US[:, :k], self._Vh[:k], out=out)
-        elif c == k:
-            out.copy_(self._sums[c])
-        elif k > c:  # A_k = A_c + layers c+1 .. k
-            torch.addmm(self._sums[c], self._US[:, c:k], self._Vh[c:k], out=out)
-        else:  # A_k = A_c - layers k+1 .. c
-            torch.addmm(self._sums[c], self._US[:, k:c], self._Vh[k:c], alpha=-1, out=out)
+    def __init__(self, sums):
+        self.sums = sums
+        self.shape = (m, n) = sums[0].shape
+        self._work = torch.empty(3, m, n)  # Y, Cb, Cr approximations that are not kept sums
+        self._ycc = [None, None, None]  # the current Y, Cb, Cr approximations
+        self._ranks = [None, None, None]
+        self._channels = np.empty((3, m, n), np.uint8)  # R, G, B as planes, before interleaving
+        self._scratch = np.empty((m, n), np.float32)  # work buffer for G
 
     @property
     def nbytes(self):
-        tensors = [self._US, self._Vh, self.S, *self._sums.values()]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return (sum(p.nbytes for p in self.sums) + 4 * self._work.numel()
+                + self._channels.nbytes + self._scratch.nbytes)
+
+    def picture(self, ranks, to_rgb, out):
+        """RGB uint8 with the planes at ``ranks`` (Y, Cb, Cr), written into ``out``."""
+        for i, (sums, k) in enumerate(zip(self.sums, ranks, strict=True)):
+            if self._ranks[i] != k:  # only the planes whose rank changed
+                self._ycc[i], self._ranks[i] = sums.approx(k, self._work[i]), k
+        # Each RGB channel is a weighted sum of planes (R uses Y and Cr, B uses Y and Cb,
+        # G all three), rounded and clipped to uint8 by OpenCV's saturating conversion,
+        # which rounds half to even like to_uint8. Then the channels are interleaved.
+        # (Plane by plane is 4x quicker than cv2.transform on interleaved pixels.)
+        (y, cb, cr), (r, g, b), t = [p.numpy() for p in self._ycc], self._channels, to_rgb
+        cv2.addWeighted(y, t[0, 0], cr, t[0, 2], t[0, 3], dst=r, dtype=cv2.CV_8U)
+        cv2.addWeighted(y, t[2, 0], cb, t[2, 1], t[2, 3], dst=b, dtype=cv2.CV_8U)
+        cv2.addWeighted(cb, t[1, 1], cr, t[1, 2], t[1, 3], dst=self._scratch)
+        cv2.scaleAdd(y, t[1, 0], self._scratch, dst=self._scratch)
+        cv2.add(self._scratch, 0.0, dst=g, dtype=cv2.CV_8U)
+        return cv2.merge([r, g, b], out)
 
 
 class ColourCache:
     """The YCbCr SVDs of one RGB picture, so that any (luma, chroma) rank pair is quick.
 
     A move rebuilds only the planes whose rank changed (from the nearest cached
-    partial sum, as ``RankCache`` does for grey), then turns Y, Cb, Cr into RGB
-    ``uint8`` in one 3 x 3 matrix product. ``picture(k_luma, k_chroma)`` equals
+    partial sum, ``PartialSums``, as ``RankCache`` does for grey), then turns Y, Cb,
+    Cr into RGB ``uint8`` with one 3 x 3 matrix. ``picture(k_luma, k_chroma)`` equals
     ``helpers.colour_approx(rgb, (k_luma, k_chroma, k_chroma), "ycbcr")`` up to
-    float32 round-off (at most one level, in a few pixels).
+    float32 round-off (at most one level, in a few pixels). ``size=(rows, cols)``
+    gives it at the smaller size the screen shows, from the planes' layers scaled
+    down (as ``RankCache.picture`` does).
 
     With ``leading=k`` each plane keeps only its k leading triplets, from
     ``randomized_svd`` (a fast first picture of a large upload; ``exact`` is then
@@ -96,6 +98,8 @@ class ColourCache:
     >>> cache = ColourCache(sample_colour_image("astronaut"))
     >>> cache.picture(40, 10).shape, round(cache.readouts(40, 10)["psnr"], 1)
     ((512, 512, 3), 25.1)
+    >>> cache.picture(40, 10, size=(200, 200)).shape
+    (200, 200, 3)
     """
 
     def __init__(self, rgb, *, budget: int = COLOUR_CHECKPOINT_BUDGET, leading: int | None = None):
@@ -107,52 +111,52 @@ class ColourCache:
         self.shape = (m, n) = rgb.shape[:2]
         self.full_rank = min(m, n)
         self.exact = leading is None or check_rank(leading, self.full_rank) == self.full_rank
-        leading = None if self.exact else leading
+        sums, self._spectra = [], []
         with torch_threads():
-            self.planes = [_PlaneSums(p, budget // 3, leading) for p in colour_planes(self.image, "ycbcr")]
-        self.max_rank = self.planes[0].max_rank
+            for plane in colour_planes(self.image, "ycbcr"):
+                U, S, Vh = svd(plane) if self.exact else randomized_svd(plane, leading)
+                sums.append(PartialSums(U * S, Vh, budget=budget // 3))
+                self._spectra.append(S)
+        self._full = _ColourPlanes(sums)
+        self._view = None  # the planes at the last size shown
+        self.max_rank = sums[0].max_rank
         # RGB (0-255) = T @ (Y, Cb, Cr) + b, with T = 255 * inverse of RGB_TO_YCBCR and b
         # from the chroma offsets: one row of [T | b] per output channel.
         inverse = np.linalg.inv(RGB_TO_YCBCR)
         self._to_rgb = np.hstack([255 * inverse, -inverse @ [[0.0], [128.0], [128.0]]])
-        self._ycc = torch.empty(3, m, n)  # the current Y, Cb, Cr approximations
-        self._channels = np.empty((3, m, n), np.uint8)  # R, G, B as planes, before interleaving
-        self._scratch = np.empty((m, n), np.float32)  # work buffer for G
-        self._ranks = [None, None, None]
         self.seconds = _now() - start
 
     @property
+    def spacing(self) -> int:
+        """Ranks between cached partial sums, in each plane."""
+        return self._full.sums[0].spacing
+
+    @property
     def nbytes(self) -> int:
-        """Bytes held: picture, the three planes' factors and sums, and the work buffers."""
-        return (self.image.nbytes + sum(p.nbytes for p in self.planes)
-                + 4 * self._ycc.numel() + self._channels.nbytes + self._scratch.nbytes)
+        """Bytes held: picture, the three planes' factors and sums (at full size and at the
+        size shown), and the work buffers."""
+        return (self.image.nbytes + self._full.nbytes + (0 if self._view is None else self._view.nbytes)
+                + sum(4 * s.numel() for s in self._spectra))
 
     @property
     def spectra(self) -> dict[str, np.ndarray]:
         """Singular values of Y, Cb and Cr (on the 0-1 scale)."""
-        return {name: p.S.numpy() for name, p in zip(PLANE_NAMES, self.planes, strict=True)}
+        return {name: s.numpy() for name, s in zip(PLANE_NAMES, self._spectra, strict=True)}
 
-    def picture(self, k_luma: int, k_chroma: int, *, out: np.ndarray | None = None) -> np.ndarray:
-        """The RGB uint8 picture with luma rank ``k_luma`` and chroma rank ``k_chroma``."""
+    def picture(self, k_luma: int, k_chroma: int, *, out: np.ndarray | None = None,
+                size: tuple[int, int] | None = None) -> np.ndarray:
+        """The RGB uint8 picture with luma rank ``k_luma`` and chroma rank ``k_chroma``
+        (at ``size`` = (rows, cols) if given: see the class docstring)."""
         ranks = (check_rank(k_luma, self.max_rank), *[check_rank(k_chroma, self.max_rank)] * 2)
-        with torch_threads():
-            for i, (plane, k) in enumerate(zip(self.planes, ranks, strict=True)):
-                if self._ranks[i] != k:
-                    plane.approx_into(k, self._ycc[i])
-                    self._ranks[i] = k
-        # Each RGB channel is a weighted sum of planes (R uses Y and Cr, B uses Y and Cb,
-        # G all three), rounded and clipped to uint8 by OpenCV's saturating conversion,
-        # which rounds half to even like to_uint8. Then the channels are interleaved.
-        # (Plane by plane is 4x quicker than cv2.transform on interleaved pixels.)
-        (y, cb, cr), (r, g, b), t = [p.numpy() for p in self._ycc], self._channels, self._to_rgb
-        cv2.addWeighted(y, t[0, 0], cr, t[0, 2], t[0, 3], dst=r, dtype=cv2.CV_8U)
-        cv2.addWeighted(y, t[2, 0], cb, t[2, 1], t[2, 3], dst=b, dtype=cv2.CV_8U)
-        cv2.addWeighted(cb, t[1, 1], cr, t[1, 2], t[1, 3], dst=self._scratch)
-        cv2.scaleAdd(y, t[1, 0], self._scratch, dst=self._scratch)
-        cv2.add(self._scratch, 0.0, dst=g, dtype=cv2.CV_8U)
+        planes = self._full
+        if size is not None and tuple(size) != self.shape:
+            if self._view is None or self._view.shape != tuple(size):
+                self._view = _ColourPlanes([sums.scaled(*size, budget=VIEW_BUDGET // 3) for sums in self._full.sums])
+            planes = self._view
         if out is None:
-            out = np.empty((*self.shape, 3), np.uint8)
-        return cv2.merge([r, g, b], out)
+            out = np.empty((*planes.shape, 3), np.uint8)
+        with torch_threads():
+            return planes.picture(ranks, self._to_rgb, out)
 
     def readouts(self, k_luma: int, k_chroma: int, picture: np.ndarray | None = None) -> dict:
         """Stored values, compression ratio and PSNR on RGB (of ``picture`` if given)."""
@@ -164,7 +168,6 @@ class ColourCache:
         psnr = math.inf if squared_error == 0 else 10 * math.log10(255**2 * self.image.size / squared_error)
         return {"k_luma": k_luma, "k_chroma": k_chroma, "stored_values": values,
                 "ratio": self.image.size / values, "psnr": psnr}
-
 
 class ColourSpectrumPanel:
     """The Y, Cb and Cr spectra on one log plot, with markers at the luma and chroma
@@ -369,26 +372,36 @@ class ColourExplorer(RankExplorer):
             return super()._draw(k)
         t0 = _now()
         kc = self.chroma_slider.value
+        size = self._view_size()  # as for grey: the picture at the size shown goes first
+        if size is not None:
+            self.picture.show(self._colour_buffer, rank=k, fitted=self._fitted(k, size))
+        t1 = _now()
         shown = self.colour_cache.picture(k, kc, out=self._colour_buffer)
         self._recon, self._shown = shown, k
         self._cancel_settle()
-        t1 = _now()
-        self.picture.show(self._picture(), rank=k)  # the picture first: it is what the eye follows
         t2 = _now()
+        if size is None:
+            self.picture.show(self._picture(), rank=k)
+        t3 = _now()
         m, n = self.colour_cache.shape
         readouts = self.colour_cache.readouts(k, kc, shown)
         self.readouts = {**readouts, "k": k, "max_rank": self.colour_cache.max_rank, "height": m, "width": n,
                          "original_values": 3 * m * n, "ssim": None, "mode": "colour",
                          "factors": "exact" if self.colour_cache.exact else "randomized"}
-        t3 = _now()
-        self.spectrum.value = self._colour_panel.draw(k, kc)
         t4 = _now()
+        self.spectrum.value = self._colour_panel.draw(k, kc)
+        t5 = _now()
         self.table.value = _readouts_table(self.readouts)
         self.caption.value = self._caption()
         self.renders += 1
         self.timings = {name: 1000 * dt for name, dt in [
-            ("picture", t1 - t0), ("sent", t2 - t1), ("readouts", t3 - t2), ("spectrum", t4 - t3),
-            ("total", _now() - t0)]}
+            ("picture at view size", t1 - t0), ("picture", t2 - t1), ("sent", t3 - t2), ("readouts", t4 - t3),
+            ("spectrum", t5 - t4), ("total", _now() - t0)]}
+
+    def _fitted(self, k, size):
+        if not self.in_colour:
+            return super()._fitted(k, size)
+        return self.colour_cache.picture(k, self.chroma_slider.value, size=size)
 
     def _picture(self):
         if not self.in_colour:

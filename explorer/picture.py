@@ -4,7 +4,8 @@ The explorer's picture changes on every slider move, so it skips PNG: the kernel
 sends the raw bytes (1 byte a pixel for grey, 3 for RGB) and the browser copies
 them into a canvas. The browser reports how much room the view has (in device
 pixels); a larger image is scaled down in the kernel (``cv2.INTER_AREA``) to fit,
-and painted at one canvas pixel per screen pixel. So what you see is exactly what
+or comes already scaled from the explorer (``show(..., fitted=...)``), and is painted
+at one canvas pixel per screen pixel. So what you see is exactly what
 was computed, at the resolution it is shown, and a 4-megapixel image sends about
 0.5 MB a move instead of 4 MB. The "1:1 pixels" button shows every pixel of the
 full image (scroll to move around). The canvas carries ``data-rank``, the rank of
@@ -68,28 +69,41 @@ class Picture(anywidget.AnyWidget):
         self._image = None
         self.observe(lambda change: self._push(), ["view_size", "one_to_one"])
 
-    def show(self, image, rank=0):
+    def show(self, image, rank=0, *, fitted=None):
         """Paint ``image``, a uint8 array (m, n) grey or (m, n, 3) RGB; ``rank`` becomes data-rank.
 
         The array is kept (not copied) so that a new view size can be served:
         call ``show`` again after changing it in place.
+
+        ``fitted``: the picture already scaled to ``fit_size(image.shape)`` by the caller
+        (the explorer computes it from scaled-down SVD factors, which is quicker); it is
+        sent instead of scaling ``image`` here, if it has that size.
         """
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
             raise ValueError(f"Picture.show expects a uint8 array (m, n) or (m, n, 3), "
                              f"got {image.dtype} with shape {image.shape}")
         self._image, self._rank = image, int(rank)
-        self._push()
+        size = self.fit_size(image.shape)
+        fits = fitted is not None and size is not None and fitted.shape == (*size, *image.shape[2:])
+        self._push(fitted if fits else None)
+
+    def fit_size(self, shape):
+        """(rows, columns) that a picture of ``shape`` is scaled down to in the view, or
+        None when it is shown as it is (it fits, the view size is not known, or 1:1 is on)."""
+        width, height = self.view_size
+        m, n = shape[:2]
+        if self.one_to_one or width <= 0 or height <= 0 or (n <= width and m <= height):
+            return None
+        scale = min(width / n, height / m)
+        return max(1, round(m * scale)), max(1, round(n * scale))
 
     def fit(self, image):
         """``image`` scaled down to fit the view (unless 1:1 is on), and whether it was scaled."""
-        width, height = self.view_size
-        m, n = image.shape[:2]
-        if self.one_to_one or width <= 0 or height <= 0 or (n <= width and m <= height):
+        size = self.fit_size(image.shape)
+        if size is None:
             return image, False
-        scale = min(width / n, height / m)
-        size = (max(1, round(n * scale)), max(1, round(m * scale)))
-        return cv2.resize(image, size, interpolation=cv2.INTER_AREA), True
+        return cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA), True
 
     @property
     def value(self):
@@ -110,10 +124,10 @@ class Picture(anywidget.AnyWidget):
             raise ValueError("OpenCV could not encode the picture as PNG")
         return encoded.tobytes()
 
-    def _push(self):
+    def _push(self, fitted=None):
         if self._image is None:
             return
-        shown, fitted = self.fit(self._image)
+        shown, fitted = (fitted, True) if fitted is not None else self.fit(self._image)
         m, n = self._image.shape[:2]
         with self.hold_sync():  # one message: the browser paints once, with the right rank
             self.width, self.height = shown.shape[1], shown.shape[0]

@@ -64,10 +64,11 @@ class RankExplorer:
     spectrum and readouts.
 
     How it stays fast: the SVD is computed once per image (``RankCache``); a
-    slider move rebuilds A_k from a cached partial sum with one small matmul,
-    converts it with ``to_uint8``, encodes a lossless PNG with OpenCV and swaps
-    the bytes of an ``ipywidgets.Image`` in place. The spectrum marker is
-    blitted onto a cached figure. While you drag, moves that arrive during a
+    slider move rebuilds A_k from a cached partial sum with one small matmul and
+    converts it with ``to_uint8``. The picture goes to the browser as raw pixels
+    (``explorer.picture``), at the size it is shown: a large image is computed
+    first at that size from its scaled-down factors, then at full size for the
+    readouts. The spectrum marker is blitted onto a cached figure. While you drag, moves that arrive during a
     render are merged: only the latest rank is drawn. SSIM, the one slow
     readout, is computed once the slider has rested for ``SETTLE_SECONDS``.
 
@@ -442,15 +443,26 @@ class RankExplorer:
             self._set_status(f"could not draw rank {k}: {type(err).__name__}: {err}", error=True)
 
     def _draw(self, k):
-        """Picture, spectrum marker and cheap readouts for rank k (no SSIM)."""
+        """Picture, spectrum marker and cheap readouts for rank k (no SSIM).
+
+        When the picture is scaled down on screen, the picture at that size goes out
+        first, computed from the scaled-down layers (``RankCache.picture(k, size=...)``,
+        a fraction of the work). The full-size picture, which the readouts, the 1:1 view
+        and the PNG copy use, is written right after into the buffer the Picture keeps.
+        """
         t0 = _now()
+        size = self._view_size()
+        if size is not None:
+            self.picture.show(self._recon_buffer, rank=k, fitted=self._fitted(k, size))
+        t1 = _now()
         recon = self.cache.picture(k, out=self._recon_buffer)  # = to_uint8(A_k)
         t2 = _now()
         self._recon, self._shown = recon, k
         self._cancel_settle()
         self.readouts = self._readouts(k, recon)
         t3 = _now()
-        self.picture.show(self._picture(), rank=k)
+        if size is None:
+            self.picture.show(self._picture(), rank=k)
         t4 = _now()
         if self._panel is not None:  # None just before the spectrum of a first picture is drawn
             self.spectrum.value = self._panel.draw(k)
@@ -460,8 +472,19 @@ class RankExplorer:
         t6 = _now()
         self.renders += 1
         self.timings = {name: 1000 * dt for name, dt in [
-            ("A_k as uint8", t2 - t0), ("readouts", t3 - t2 + t6 - t5),
+            ("picture at view size", t1 - t0), ("A_k as uint8", t2 - t1), ("readouts", t3 - t2 + t6 - t5),
             ("picture", t4 - t3), ("spectrum", t5 - t4), ("total", t6 - t0)]}
+
+    def _view_size(self):
+        """(rows, columns) the reconstruction is scaled down to on screen, or None: it is
+        shown as it is, or another view (error, original) is on."""
+        if self.view.value != "reconstruction":
+            return None
+        return self.picture.fit_size(self.cache.shape)
+
+    def _fitted(self, k, size):
+        """The rank-k reconstruction at ``size`` (rows, columns), from the scaled-down layers."""
+        return self.cache.picture(k, size=size)
 
     def _readouts(self, k, recon):
         m, n = self.cache.shape
@@ -523,7 +546,9 @@ class RankExplorer:
 
     def _redraw_picture(self):
         if self._recon is not None:
-            self.picture.show(self._picture(), rank=self._shown)
+            size = self._view_size()  # the reconstruction at the size shown, as a slider move sends it
+            fitted = None if size is None else self._fitted(self._shown, size)
+            self.picture.show(self._picture(), rank=self._shown, fitted=fitted)
             self.caption.value = self._caption()
 
     def _cancel_settle(self):

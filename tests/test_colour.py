@@ -337,6 +337,34 @@ def test_colour_explorer_driven_in_the_kernel(astronaut):
     explorer.close()
 
 
+def test_colour_explorer_sends_the_picture_at_the_size_shown(astronaut):
+    import cv2
+
+    from explorer.colour import ColourExplorer
+
+    explorer = ColourExplorer(sample="astronaut", rank=40, chroma_rank=10, sources=False)
+    explorer.picture.view_size = [256, 900]  # 256 x 256 on screen
+    sent = []
+    explorer.picture.observe(lambda change: sent.append(explorer.picture.pixels), "pixels")
+    for k, kc in [(41, 10), (41, 12), (300, 12)]:  # the luma slider, the chroma slider, a jump
+        sent.clear()
+        explorer.chroma_slider.value = kc
+        explorer.set_rank(k)
+        assert len(sent) == 1 and explorer.picture.fitted
+        small = np.frombuffer(sent[0], np.uint8).reshape(256, 256, 3)
+        assert np.array_equal(small, explorer.colour_cache.picture(k, kc, size=(256, 256)))
+        # the full picture scaled down, but for rounding: within one level wherever no RGB value
+        # may have been clipped (there the clipping comes after the averaging)
+        full = explorer.colour_cache.picture(k, kc)
+        scaled = cv2.resize(full, (256, 256), interpolation=cv2.INTER_AREA).astype(int)
+        unclipped = ((full > 0) & (full < 255)).all(axis=2).astype(np.float32)
+        inside = cv2.resize(unclipped, (256, 256), interpolation=cv2.INTER_AREA) == 1
+        difference = np.abs(small.astype(int) - scaled).max(axis=2)
+        assert difference[inside].max() <= 1 and inside.mean() > 0.5, (k, kc, inside.mean())
+        assert np.array_equal(explorer._recon, full) and explorer.readouts["k_chroma"] == kc
+    explorer.close()
+
+
 # --- the exercise checks of notebook 07 ----------------------------------------------------
 
 def test_check_colour_break_even(capsys):

@@ -528,3 +528,53 @@ def test_checkpoint_spacing_fits_the_memory_budget(m, n):
     spacing = checkpoint_spacing(m, n, r)
     assert spacing >= 32
     assert len(range(spacing, r, spacing)) * 4 * m * n <= CHECKPOINT_BUDGET  # float32 partial sums
+
+
+# --- the picture at the size the screen shows -------------------------------------------
+
+
+@pytest.mark.parametrize("shape, size", [((300, 400), (120, 160)), ((257, 131), (100, 51))])
+def test_the_picture_at_view_size_is_the_approximation_averaged_then_rounded(shape, size):
+    img = photo(*shape)
+    cache = helpers.RankCache(img, spacing=16)
+    rows, cols = size
+    for k in (1, 7, 16, 40, 100, min(shape)):
+        small = cache.picture(k, size=size).astype(int)
+        averaged = cv2.resize(cache.reconstruction(k), (cols, rows), interpolation=cv2.INTER_AREA)
+        expected = helpers.to_uint8(averaged).astype(int)
+        # the same numbers, summed in another order: a rounding may flip at a half level
+        assert np.abs(small - expected).max() <= 1 and (small != expected).mean() < 0.01, f"k={k}"
+        # and within one grey level of the full picture scaled down, where A_k is inside [0, 1]
+        scaled = cv2.resize(cache.picture(k), (cols, rows), interpolation=cv2.INTER_AREA).astype(int)
+        inside = cv2.resize(((cache.reconstruction(k) >= 0) & (cache.reconstruction(k) <= 1)).astype(np.float32),
+                            (cols, rows), interpolation=cv2.INTER_AREA) == 1
+        assert np.abs(small - scaled)[inside].max() <= 1, f"k={k}"
+    assert cache.picture(5, size=shape).shape == shape  # the full size is the full picture
+    assert np.array_equal(cache.picture(5, size=shape), cache.picture(5))
+
+
+def test_a_scaled_down_view_gets_the_picture_at_its_size_first_then_the_full_picture():
+    img = photo(300, 400)
+    explorer = helpers.RankExplorer(image=img, rank=20, sources=False)
+    try:
+        explorer.picture.view_size = [200, 600]  # as the browser reports it: 150 x 200 on screen
+        sent = []
+        explorer.picture.observe(lambda change: sent.append(shown(explorer).copy()), "pixels")
+        explorer.set_rank(33)
+        assert len(sent) == 1 and sent[0].shape == (150, 200)
+        assert np.array_equal(sent[0], explorer.cache.picture(33, size=(150, 200)))
+        # the full picture is what the readouts, the PNG copy and the 1:1 view use
+        assert np.array_equal(decode(explorer.picture.value), explorer.images(33)[0])
+        assert explorer.readouts["psnr"] == pytest.approx(helpers.psnr(img, explorer.images(33)[0]), abs=1e-9)
+        explorer.picture.one_to_one = True
+        assert np.array_equal(shown(explorer), explorer.images(33)[0])
+        explorer.picture.one_to_one = False
+        explorer.view.value = "error"  # not linear in A_k: the full error view, scaled down
+        error = cv2.resize(explorer.images(33)[1], (200, 150), interpolation=cv2.INTER_AREA)
+        assert np.array_equal(shown(explorer), error)
+        explorer.view.value = "reconstruction"  # back: the same pixels as the slider move sent
+        assert np.array_equal(shown(explorer), sent[0])
+        explorer.set_rank(34)
+        assert np.array_equal(shown(explorer), explorer.cache.picture(34, size=(150, 200)))
+    finally:
+        explorer.close()
