@@ -862,6 +862,7 @@ def measure_latency(page, scope, name, kernel_idle=None, slider=0):
     assert len(samples) == LATENCY_PRESSES
     width, height = samples[0]["size"]
     medians = {key: statistics.median(s[key] for s in samples) for key in ("src", "load", "frame")}
+    medians["size"] = (width, height)
     if samples[0]["paint"] is not None:  # a canvas: painted when data-rank changes
         medians["paint"] = statistics.median(s["paint"] for s in samples)
         line = (
@@ -1001,33 +1002,79 @@ COLOUR_PICTURE = 'helpers.sample_colour_image("astronaut")'
 def run_latency_notebook(lab, served, tab, path, side, explorer_class, setup="", picture=GREY_PICTURE,
                          sliders=((0, ""),), before_shutdown=None):
     """Open a notebook showing `explorer_class` on a side x side image; time 20 key presses on
-    each of `sliders` ((index, label) pairs), then call `before_shutdown(page, scope)`."""
+    each of `sliders` ((index, label) pairs), then call `before_shutdown(page, scope)`.
+    Returns (line, medians, kernel stages) for each slider."""
+    source = (LATENCY_NOTEBOOK_SOURCE.replace("SIDE", str(side)).replace("EXPLORER", explorer_class)
+              .replace("PICTURE", picture))
+    name = f"Lab {side}x{side} ({side * side / 1e6:.2f} MP) {explorer_class}"
+    return time_sliders(lab, served, tab, path, setup + source, name, sliders, before_shutdown, KERNEL_STAGES)
+
+
+def time_sliders(lab, served, tab, path, source, name, sliders=((0, ""),), before_shutdown=None,
+                 kernel_stages=None):
+    """Run a one-cell notebook showing a slider and a canvas picture; time key press to painted
+    on each of `sliders`. Returns [(line, medians, what `kernel_stages` printed, as JSON)]."""
     import nbformat
 
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    source = (LATENCY_NOTEBOOK_SOURCE.replace("SIDE", str(side)).replace("EXPLORER", explorer_class)
-              .replace("PICTURE", picture))
-    notebook.cells = [nbformat.v4.new_code_cell(setup + source)]
+    notebook.cells = [nbformat.v4.new_code_cell(source)]
     nbformat.write(notebook, served / "serve" / path)
     page = tab.page
     open_and_run(tab, lab, path)
     problems = page.evaluate("(p) => __svd.problems(null, p)", path)
-    assert not problems, f"the {side} x {side} explorer shows errors:\n" + "\n".join(problems)
+    assert not problems, f"{name} shows errors:\n" + "\n".join(problems)
     found = slider_outputs(page, ".jp-NotebookPanel", with_picture=True)
     assert found.count() == 1, f"{path} shows no slider next to a picture"
     results = []
     for index, label in sliders:
         line, medians = measure_latency(
-            page, found.first, f"Lab {side}x{side} ({side * side / 1e6:.2f} MP) {explorer_class}{label}",
-            kernel_idle=("(p) => __svd.kernelIdle(p)", path), slider=index,
+            page, found.first, name + label, kernel_idle=("(p) => __svd.kernelIdle(p)", path), slider=index,
         )  # fmt: skip
-        kernel = json.loads(page.evaluate(PAGE_EXECUTE, [path, KERNEL_STAGES]))
+        kernel = json.loads(page.evaluate(PAGE_EXECUTE, [path, kernel_stages])) if kernel_stages else None
         results.append((line, medians, kernel))
     if before_shutdown is not None:
         before_shutdown(page, found.first)
     page.evaluate("(p) => __svd.panel(p).sessionContext.shutdown()", path)
-    return results[0] if len(results) == 1 else results
+    return results
+
+
+# A slider that only sends precomputed pixels: the least time any picture of that size takes
+# from key press to painted on this machine, through this Jupyter server and browser.
+FLOOR_NOTEBOOK_SOURCE = """\
+import ipywidgets as widgets
+import numpy as np
+from explorer.picture import Picture
+
+frames = np.random.default_rng(0).integers(0, 256, (2, *SHAPE), np.uint8)
+slider = widgets.IntSlider(value=500, min=1, max=1000, description="rank k")
+readout = widgets.HTML("rank 500")
+picture = Picture(one_to_one=True)  # sent as it is, never scaled
+picture.show(frames[0], rank=500)
+
+def move(change):
+    picture.show(frames[change.new % 2], rank=change.new)
+    readout.value = f"rank {change.new}"
+
+slider.observe(move, "value")
+widgets.VBox([slider, readout, picture])
+"""
+
+
+def report_floor(browser_report, line, floor, medians):
+    """Report the floor, and how much more the explorer took (measured in the same run)."""
+    report_latency(browser_report, f"{line}; the explorer took {medians['load'] - floor['load']:.0f} ms more "
+                                   f"to painted, {medians['frame'] - floor['frame']:.0f} ms more to the next frame")
+
+
+def measure_floor(lab, served, tab, medians, channels):
+    """Time the floor slider for pictures of the size the explorer painted (from its `medians`)."""
+    width, height = medians["size"]
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    source = FLOOR_NOTEBOOK_SOURCE.replace("SHAPE", repr(shape))
+    name = f"floor: a slider sending {width}x{height}x{channels} precomputed pixels"
+    [(line, floor, _)] = time_sliders(lab, served, tab, f"floor_{width}x{height}x{channels}.ipynb", source, name)
+    return line, floor
 
 
 @pytest.mark.parametrize("side", sorted(LATENCY_SIDES))
@@ -1041,11 +1088,13 @@ def test_slider_latency(side, lab, served, tab, browser_report):
         runs.append(("before", f"latency_{side}_before.ipynb", "baseline.RankExplorer", setup))
     frames = {}
     for label, path, explorer_class, setup in runs:
-        line, medians, kernel = run_latency_notebook(lab, served, tab, path, side, explorer_class, setup)
+        [(line, medians, kernel)] = run_latency_notebook(lab, served, tab, path, side, explorer_class, setup)
         frames[label] = medians["frame"]
         stages = ", ".join(f"{key} {value:.1f}" for key, value in kernel.items())
         verdict = "meets" if medians["frame"] <= target else "MISSES"
         report_latency(browser_report, f"{line}: {verdict} the {target} ms target; kernel ms: {stages}")
+        if label == "new" and side == 1000:  # what the same bytes cost with no computing at all
+            report_floor(browser_report, *measure_floor(lab, served, tab, medians, channels=1), medians)
     if "before" in frames:
         report_latency(
             browser_report,
@@ -1106,6 +1155,8 @@ def test_colour_explorer_in_lab(side, lab, served, tab, browser_report):
         stages = ", ".join(f"{key} {value:.1f}" for key, value in kernel.items())
         verdict = "meets" if medians["frame"] <= target else "MISSES"
         report_latency(browser_report, f"{line}: {verdict} the {target} ms target; kernel ms: {stages}")
+    if side == min(COLOUR_LATENCY_SIDES):  # what the same bytes cost with no computing at all
+        report_floor(browser_report, *measure_floor(lab, served, tab, results[0][1], channels=3), results[0][1])
     tab.assert_no_console_errors()
     grey, colour = toggled["grey"], toggled["colour"]
     assert grey["colourful"] == 0, f"the grey view still has {grey['colourful']} coloured pixels"
