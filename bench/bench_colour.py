@@ -9,7 +9,8 @@ interleaved so that a noisy machine hurts both alike, it measures:
   (stored values, ratio, PSNR on RGB), the Y/Cb/Cr spectrum markers (blitted PNG)
   and explorer.picture.Picture.show (the raw RGB bytes for the canvas);
 * the same through ColourExplorer.render (the widget: also the readout table and
-  the caption), as during a drag;
+  the caption), as during a drag; and with a view of VIEW device pixels, the time
+  until the picture (computed at that size first) is sent;
 * the common demo: an SVD of R, G and B again on every move (torch.linalg.svd),
   reconstruct, and draw a two-panel matplotlib figure (picture and spectra) to PNG,
   with PyTorch's default thread count and with the explorer's one thread.
@@ -38,6 +39,7 @@ from explorer.picture import Picture  # noqa: E402
 SIDE = 1000
 MOVES = 120
 NAIVE_MOVES = 4
+VIEW = [960, 960]  # device pixels: a 480-pixel-wide picture on a 2x (HiDPI) screen, as in bench_slider
 
 
 def naive_move(rgb, k):
@@ -99,9 +101,20 @@ def main():
             explorer.chroma_slider.value = k_chroma
         explorer.render(k_luma, settle=False)
 
+    sent_at = []  # when the widget set the picture's pixels for the browser
+    explorer.picture.observe(lambda change: sent_at.append(time.perf_counter()), "pixels")
+
+    def fitted_move(k_luma, k_chroma):  # the widget with a view of VIEW device pixels: the time to the picture
+        explorer.picture.view_size = VIEW
+        sent_at.clear()
+        start = time.perf_counter()
+        explorer_move(k_luma, k_chroma)
+        explorer.picture.view_size = [0, 0]
+        return 1000 * (sent_at[0] - start)
+
     for _ in range(3):  # warm up
         move(int(rng.integers(1, SIDE + 1)), int(rng.integers(1, SIDE + 1)))
-    fast, naive, naive_one, widget = {"luma": [], "chroma": []}, [], [], []
+    fast, naive, naive_one, widget, fitted = {"luma": [], "chroma": []}, [], [], [], []
     for i in range(MOVES):
         which = "luma" if i % 2 else "chroma"
         if which == "luma":
@@ -110,6 +123,7 @@ def main():
             k_chroma = int(rng.integers(1, SIDE + 1))
         fast[which].append(timed(move, k_luma, k_chroma))
         widget.append(timed(explorer_move, k_luma, k_chroma))
+        fitted.append(fitted_move(k_luma, k_chroma))
         if i % (MOVES // NAIVE_MOVES) == 0:  # interleaved with the fast moves
             naive.append(timed(naive_move, rgb, k_luma))
             with torch_threads(EXPLORER_THREADS):
@@ -120,6 +134,8 @@ def main():
           f"chroma moves median {statistics.median(fast['chroma']):.1f} ms")
     print(f"  ColourExplorer.render (the widget, readout table and caption included): "
           f"median {statistics.median(widget):.1f} ms, p90 {np.percentile(widget, 90):.1f} ms")
+    print(f"  the widget with a view of {VIEW[0]} x {VIEW[1]} device pixels: picture sent after "
+          f"median {statistics.median(fitted):.1f} ms (computed at that size; the full picture and readouts follow)")
     print(f"  naive colour demo: median {statistics.median(naive):.0f} ms "
           f"({statistics.median(naive_one):.0f} ms with {EXPLORER_THREADS} torch thread)")
     print(f"colour slider: median {median:.1f} ms (1 MP), p90 {np.percentile(both, 90):.1f} ms, "

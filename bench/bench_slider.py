@@ -8,7 +8,9 @@ in one process and interleaved so that a noisy machine hurts both alike:
   sum, `to_uint8`, the cheap readouts, the picture's raw pixels, the spectrum
   marker as PNG, the readout table). The picture is timed twice: whole (no view
   size known, or the 1:1 view) and fitted to a view of VIEW device pixels, as the
-  browser asks for (explorer/picture.py scales it down with cv2.INTER_AREA).
+  browser asks for: then the explorer computes the picture at that size first, from
+  the SVD's layers scaled down, and sends it before the full-size picture and the
+  readouts; the time until the picture is sent is printed too.
   SSIM is left out because the widget computes it only after the slider rests
   (helpers.SETTLE_SECONDS);
 * the common demo: recompute the SVD with torch.linalg.svd on every move,
@@ -127,15 +129,20 @@ def bench_size(side, rng):
     for k in ranks[:3]:  # warm up
         explorer.render(k, settle=False)
     fast, fitted, naive, stages, sent = [], [], [], {}, {}
+    sent_at, to_picture = [], {False: [], True: []}  # when the picture's pixels were set, per move
+    explorer.picture.observe(lambda change: sent_at.append(time.perf_counter()), "pixels")
     for repeat in range(REPEATS[side]):
         order = ranks[:]
         rng.shuffle(order)
         for view, times in (([0, 0], fast), (VIEW, fitted)):  # whole picture, then fitted to the view
             explorer.picture.view_size = view
             for k in order:
+                sent_at.clear()
                 t = time.perf_counter()
                 explorer.render(k, settle=False)
                 times.append(1000 * (time.perf_counter() - t))
+                if sent_at:
+                    to_picture[times is fitted].append(1000 * (sent_at[0] - t))
                 for name, ms in explorer.timings.items():
                     stages.setdefault((name, times is fitted), []).append(ms)
             sent[times is fitted] = len(explorer.picture.pixels)
@@ -159,9 +166,13 @@ def bench_size(side, rng):
     for times, label in ((fast, "whole picture"), (fitted, "fitted to the view")):
         print(f"  explorer, {label}: median {statistics.median(times):.1f} ms, "
               f"p90 {percentile(times, 90):.1f} ms, max {max(times):.1f} ms over {len(times)} moves")
+    whole_sent, fitted_sent = (statistics.median(to_picture[f]) for f in (False, True))
+    print(f"  picture sent (its pixels set for the browser) after: median {whole_sent:.1f} ms whole, "
+          f"{fitted_sent:.1f} ms fitted to the view (the readouts and spectrum follow)")
     print(f"  naive: median {statistics.median(naive):.0f} ms over {len(naive)} moves")
     explorer.close()
-    return statistics.median(fast), statistics.median(naive), percentile(fast, 90), statistics.median(fitted)
+    return (statistics.median(fast), statistics.median(naive), percentile(fast, 90), statistics.median(fitted),
+            fitted_sent)
 
 
 async def upload_once(explorer, data, rng):
@@ -242,9 +253,9 @@ def main():
     for side, label in ((1000, "1 MP"), (2048, "4 MP")):
         print(f"p90 {results[side][2]:.1f} ms ({label})")
     for side, label in ((1000, "1 MP"), (2048, "4 MP")):
-        fast, naive, _, fitted = results[side]
-        print(f"slider: median {fast:.1f} ms ({label}), fitted to the view {fitted:.1f} ms, "
-              f"naive {naive:.0f} ms, ratio {naive / fast:.1f}×")
+        fast, naive, _, fitted, fitted_sent = results[side]
+        print(f"slider: median {fast:.1f} ms ({label}), fitted to the view {fitted:.1f} ms (picture sent "
+              f"after {fitted_sent:.1f} ms), naive {naive:.0f} ms, ratio {naive / fast:.1f}×")
     bench_first_picture()
 
 
