@@ -879,8 +879,9 @@ def rgb_to_ycbcr(rgb):
     >>> (rgb_to_ycbcr(np.full((1, 1, 3), 255, np.uint8)) * 255).round().tolist()  # white
     [[[255.0, 128.0, 128.0]]]
     """
-    unit = to_unit(_check_rgb(rgb))
-    return (unit @ RGB_TO_YCBCR.T.astype(np.float32) + _CHROMA_OFFSET.astype(np.float32)).astype(np.float32)
+    ycbcr = to_unit(_check_rgb(rgb)) @ RGB_TO_YCBCR.T.astype(np.float32)
+    ycbcr += _CHROMA_OFFSET.astype(np.float32)  # in place: a 4-megapixel picture is 48 MB a copy
+    return ycbcr
 
 
 def ycbcr_to_rgb(ycbcr):
