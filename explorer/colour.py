@@ -32,6 +32,7 @@ from helpers import (
     read_image,
     ssim,
     svd,
+    to_uint8,
 )
 
 #: Memory the colour cache may spend on partial sums, for the three planes together:
@@ -93,6 +94,7 @@ class ColourCache:
     With ``leading=k`` each plane keeps only its k leading triplets, from
     ``randomized_svd`` (a fast first picture of a large upload; ``exact`` is then
     False and ranks go up to k): the pictures are those of the randomized factors.
+    ``planes``: ``colour_planes(rgb, "ycbcr")``, if it was computed already.
 
     >>> from helpers import sample_colour_image
     >>> cache = ColourCache(sample_colour_image("astronaut"))
@@ -102,7 +104,8 @@ class ColourCache:
     (200, 200, 3)
     """
 
-    def __init__(self, rgb, *, budget: int = COLOUR_CHECKPOINT_BUDGET, leading: int | None = None):
+    def __init__(self, rgb, *, budget: int = COLOUR_CHECKPOINT_BUDGET, leading: int | None = None,
+                 planes: list[np.ndarray] | None = None):
         rgb = _numpy(rgb)
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"ColourCache expects an RGB uint8 array (m, n, 3), got {rgb.dtype} {rgb.shape}")
@@ -113,7 +116,7 @@ class ColourCache:
         self.exact = leading is None or check_rank(leading, self.full_rank) == self.full_rank
         sums, self._spectra = [], []
         with torch_threads():
-            for plane in colour_planes(self.image, "ycbcr"):
+            for plane in colour_planes(self.image, "ycbcr") if planes is None else planes:
                 U, S, Vh = svd(plane) if self.exact else randomized_svd(plane, leading)
                 sums.append(PartialSums(U * S, Vh, budget=budget // 3))
                 self._spectra.append(S)
@@ -264,10 +267,10 @@ class ColourExplorer(RankExplorer):
             part.add_class(f"rank-explorer-{name}")  # for browser tests and custom styles
         if image is not None:
             image = _numpy(image)
-            self._next_rgb = None if image.ndim == 2 or _is_grey(image) else image
+            self._next_rgb, self._next_planes = None if image.ndim == 2 or _is_grey(image) else image, None
             grey = image if image.ndim == 2 else luma(image)
         else:  # the sample is loaded (in colour) by _load, through _read
-            self._next_rgb, grey = None, None
+            self._next_rgb, self._next_planes, grey = None, None, None
         super().__init__(grey, sample=sample, rank=rank, sources=sources)
         children = list(self.widget.children)
         children.insert(children.index(self.status) + 2, self.colour_controls)
@@ -283,7 +286,7 @@ class ColourExplorer(RankExplorer):
         return self.colour_cache is not None and self.mode.value == "colour"
 
     def _install(self, cache, label, notice=""):
-        rgb, self._next_rgb = self._next_rgb, None
+        rgb, planes, self._next_rgb, self._next_planes = self._next_rgb, self._next_planes, None, None
         self.colour_cache = self._colour_panel = None
         self._colour_generation = getattr(self, "_colour_generation", 0) + 1  # older colour jobs are void
         if rgb is not None:
@@ -292,8 +295,9 @@ class ColourExplorer(RankExplorer):
             # running kernel), so does colour: the leading triplets of randomized SVDs of Y, Cb
             # and Cr. The exact colour SVDs then run on the background thread, queued before
             # the exact grey SVD, so the luma slider never passes the colour cache's ranks.
+            # Its spectrum panel (0.2 s of matplotlib) is drawn right after the first picture.
             leading = None if cache.exact else self._first_rank(rgb[..., 0])
-            self._use_colour_cache(ColourCache(rgb, leading=leading))
+            self._use_colour_cache(ColourCache(rgb, leading=leading, planes=planes), panel=leading is None)
             with self._quietly():
                 self.chroma_slider.value = _clamp_rank(start, self.colour_cache.max_rank)
                 self.mode.value = "colour"
@@ -302,9 +306,9 @@ class ColourExplorer(RankExplorer):
         self.colour_controls.layout.display = None if rgb is not None else "none"
         super()._install(cache, label, notice)
 
-    def _use_colour_cache(self, colour_cache):
+    def _use_colour_cache(self, colour_cache, panel=True):
         self.colour_cache = colour_cache
-        self._colour_panel = ColourSpectrumPanel(colour_cache.spectra)
+        self._colour_panel = ColourSpectrumPanel(colour_cache.spectra) if panel else None
         self._colour_buffer = np.empty((*colour_cache.shape, 3), np.uint8)
         with self._quietly():
             self.chroma_slider.max = colour_cache.max_rank
@@ -339,12 +343,12 @@ class ColourExplorer(RankExplorer):
 
     def _read(self, source, name):
         """Decode the file once, in colour; the grey explorer gets its luma plane."""
-        self._next_rgb = None
+        self._next_rgb = self._next_planes = None
         rgb, notice = read_image(source, name=name, colour=True)
         if _is_grey(rgb):
             return np.ascontiguousarray(rgb[..., 0]), notice
-        self._next_rgb = rgb
-        return luma(rgb), notice
+        self._next_rgb, self._next_planes = rgb, colour_planes(rgb, "ycbcr")  # Y, Cb, Cr once
+        return to_uint8(self._next_planes[0]), notice  # = luma(rgb)
 
     def _on_mode(self, change):
         if not self._quiet:
@@ -389,7 +393,8 @@ class ColourExplorer(RankExplorer):
                          "original_values": 3 * m * n, "ssim": None, "mode": "colour",
                          "factors": "exact" if self.colour_cache.exact else "randomized"}
         t4 = _now()
-        self.spectrum.value = self._colour_panel.draw(k, kc)
+        if self._colour_panel is not None:  # None just before the spectrum of a first picture is drawn
+            self.spectrum.value = self._colour_panel.draw(k, kc)
         t5 = _now()
         self.table.value = _readouts_table(self.readouts)
         self.caption.value = self._caption()
@@ -426,10 +431,13 @@ class ColourExplorer(RankExplorer):
             caption += " — from randomized SVDs (approximate)"
         return caption
 
-    def _after_first_picture(self, generation):
-        # The grey explorer draws its spectrum here once a fast first picture is out.
-        super()._after_first_picture(generation)
-        if self.in_colour and self._shown is not None:
+    def _redraw_spectrum(self):
+        # After a fast first picture: the colour panel too, drawn now (see _install)
+        if self.colour_cache is not None and self._colour_panel is None:
+            self._colour_panel = ColourSpectrumPanel(self.colour_cache.spectra)
+        if not self.in_colour:
+            return super()._redraw_spectrum()
+        if self._shown is not None:
             self.spectrum.value = self._colour_panel.draw(self._shown, self.chroma_slider.value)
 
     def _settle(self):

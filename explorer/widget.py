@@ -340,9 +340,13 @@ class RankExplorer:
             return
         _release_memory()  # the previous image's cache, now that the picture is on its way
         self._panel = _SpectrumPanel(self.cache.decomposition.S, self.cache.energy)
+        self._redraw_spectrum()
+        self._schedule_settle()
+
+    def _redraw_spectrum(self):
+        """Draw the spectrum panel for the rank on screen (after it was drawn late, or anew)."""
         if self._shown is not None:
             self.spectrum.value = self._panel.draw(self._shown)
-        self._schedule_settle()
 
     def _start_exact_job(self, img):
         """Compute the exact SVD on the background thread; ``_use_exact`` takes it on the loop."""

@@ -413,8 +413,15 @@ def test_large_colour_upload_in_a_kernel_is_decoded_once_and_shows_colour_first(
     async def session():  # a running event loop, as in a Jupyter kernel
         explorer = ColourExplorer(sample="camera", rank=40)
         decoded.clear()
+        spectrum_before = bytes(explorer.spectrum.value)
         explorer._on_upload("big.png", png.tobytes())
         assert decoded == [{"name": "big.png", "colour": True}]  # one decode, in colour
+        # the Y, Cb, Cr spectrum (0.2 s of matplotlib) is drawn right after the first picture
+        assert bytes(explorer.spectrum.value) == spectrum_before
+        await asyncio.sleep(0.01)
+        spectrum = cv2.imdecode(np.frombuffer(bytes(explorer.spectrum.value), np.uint8), cv2.IMREAD_COLOR)
+        blue, red = (spectrum[..., 0] > 150) & (spectrum[..., 2] < 100), (spectrum[..., 2] > 150) & (spectrum[..., 0] < 100)
+        assert blue.sum() > 100 and red.sum() > 100, "the spectrum does not show the Cb (blue) and Cr (red) lines"
         # the first picture at once, in colour, from randomized SVDs of Y, Cb and Cr
         fast = ColourCache(big, leading=explorer.APPROXIMATE_RANK)
         assert explorer.in_colour and not explorer.colour_cache.exact and explorer.picture.channels == 3
