@@ -1224,7 +1224,7 @@ def test_explorer_slider_in_voila(voila, tab, browser_report, external_requests)
 UPLOAD_NOTEBOOK_SOURCE = """\
 import helpers
 
-explorer = helpers.RankExplorer(sample="camera", rank=50)
+explorer = helpers.ColourExplorer(sample="camera", rank=50)  # as notebook 06 shows it
 SETUP
 explorer
 """
@@ -1311,6 +1311,12 @@ def check_uploads(page, scope, front, files, expected, browser_report):
         )
         if state == "done":
             assert result["tPaint"] is not None, f"{front}: {name} was accepted but no picture was painted"
+            # A colour file keeps its colour (issue 11); a grey one shows no colour.
+            canvas = page.evaluate(CANVAS_COLOURS, scope.element_handle())
+            if name in COLOUR_UPLOADS:
+                assert canvas["colourful"] > canvas["pixels"] // 2, f"{front}: {name} is shown in grey: {canvas}"
+            else:
+                assert canvas["colourful"] == 0, f"{front}: the grey {name} shows colour: {canvas}"
         arrived = f", in the kernel after {result['tDecode'] / 1000:.2f} s" if result["tDecode"] else ""
         picture = f", first picture after {result['tPaint'] / 1000:.2f} s" if result["tPaint"] else ""
         browser_report.append(
@@ -1339,6 +1345,9 @@ def press_key(page, scope, key):
 
 
 SHOWN = r"{name}: \d+ × \d+ pixels, shown"
+# The files of upload_files that are in colour (the photos, and the RGB noise).
+COLOUR_UPLOADS = {"noise_30MB.png", "phone_12MP.jpg", "camera_24MP.jpg"}
+
 UPLOADS_WITH_REPO_CONFIG = {
     "not_a_picture.png": ("error", r"not_a_picture\.png.*not an image"),
     "noise_9MB.png": ("done", SHOWN.format(name=r"noise_9MB\.png")),
