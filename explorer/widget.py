@@ -542,7 +542,7 @@ class RankExplorer:
 
     def _captions(self, k):
         return {
-            "reconstruction": f"rank-{k} approximation A<sub>k</sub> (to_uint8(A<sub>k</sub>), pixel for pixel)",
+            "reconstruction": f"rank-{k} approximation A<sub>k</sub>, shown as to_uint8(A<sub>k</sub>)",
             "error": f"error |A − A<sub>k</sub>| at rank {k}, ×{ERROR_GAIN}: black = exact, "
                      f"white = off by {_ERROR_WHITE}+ grey levels",
             "original": "the original image A",
@@ -593,14 +593,19 @@ class RankExplorer:
         return f"{name}: {m} × {n} pixels, shown"
 
     def _load(self, source, *, label, name=None, upload=False):
-        """Load a new image; on failure say why and keep the current one."""
+        """Load a new image; on failure say why and keep the current one. (For an upload
+        the upload control shows why, next to its button; the status line goes back to
+        the picture still on screen, so that the message is not shown twice.)"""
         def failed(err):  # ImageError messages name the file already; anything else is logged
             if isinstance(err, ImageError):
                 text = str(err)
             else:
                 _log.error("RankExplorer could not load %s", label, exc_info=err)
                 text = f"{type(err).__name__}: {err}"
-            self._set_status(text, error=True)
+            if upload:
+                self._set_status(self._ready_message(), raw=True)
+            else:
+                self._set_status(text, error=True)
             self._load_error = text
             return False
 
