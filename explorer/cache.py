@@ -26,7 +26,7 @@ from helpers import Decomposition, check_image, check_rank, cumulative_energy, r
 CHECKPOINT_BUDGET = 256 * 2**20
 
 #: Memory for the partial sums at the size the screen shows (see ``PartialSums.scaled``):
-#: at 624 x 624 a sum every 103 ranks of a 2048 x 2048 image.
+#: at 624 x 624 a sum every 98 ranks of a 2048 x 2048 image.
 VIEW_BUDGET = 32 * 2**20
 
 #: PyTorch threads the explorer uses for its SVD and products. One thread is about

@@ -68,9 +68,10 @@ class RankExplorer:
     converts it with ``to_uint8``. The picture goes to the browser as raw pixels
     (``explorer.picture``), at the size it is shown: a large image is computed
     first at that size from its scaled-down factors, then at full size for the
-    readouts. The spectrum marker is blitted onto a cached figure. While you drag, moves that arrive during a
-    render are merged: only the latest rank is drawn. SSIM, the one slow
-    readout, is computed once the slider has rested for ``SETTLE_SECONDS``.
+    readouts. The spectrum marker is blitted onto a cached figure. While you
+    drag, moves that arrive during a render are merged: only the latest rank is
+    drawn. SSIM, the one slow readout, is computed once the slider has rested
+    for ``SETTLE_SECONDS``.
 
     The first picture after an upload or a sample switch is fast too. In a running
     kernel, an image of at least ``APPROXIMATE_FROM_PIXELS`` pixels is shown first

@@ -1014,27 +1014,17 @@ def time_sliders(lab, served, tab, path, source, name, sliders=((0, ""),), befor
                  kernel_stages=None):
     """Run a one-cell notebook showing a slider and a canvas picture; time key press to painted
     on each of `sliders`. Returns [(line, medians, what `kernel_stages` printed, as JSON)]."""
-    import nbformat
-
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell(source)]
-    nbformat.write(notebook, served / "serve" / path)
     page = tab.page
-    open_and_run(tab, lab, path)
-    problems = page.evaluate("(p) => __svd.problems(null, p)", path)
-    assert not problems, f"{name} shows errors:\n" + "\n".join(problems)
-    found = slider_outputs(page, ".jp-NotebookPanel", with_picture=True)
-    assert found.count() == 1, f"{path} shows no slider next to a picture"
+    scope = open_one_cell_notebook(lab, served, tab, path, source)
     results = []
     for index, label in sliders:
         line, medians = measure_latency(
-            page, found.first, name + label, kernel_idle=("(p) => __svd.kernelIdle(p)", path), slider=index,
+            page, scope, name + label, kernel_idle=("(p) => __svd.kernelIdle(p)", path), slider=index,
         )  # fmt: skip
         kernel = json.loads(page.evaluate(PAGE_EXECUTE, [path, kernel_stages])) if kernel_stages else None
         results.append((line, medians, kernel))
     if before_shutdown is not None:
-        before_shutdown(page, found.first)
+        before_shutdown(page, scope)
     page.evaluate("(p) => __svd.panel(p).sessionContext.shutdown()", path)
     return results
 
@@ -1360,18 +1350,24 @@ UPLOADS_WITH_REPO_CONFIG = {
 
 
 def open_upload_notebook(lab, served, tab, path, setup=""):
+    return open_one_cell_notebook(lab, served, tab, path, UPLOAD_NOTEBOOK_SOURCE.replace("SETUP", setup))
+
+
+def open_one_cell_notebook(lab, served, tab, path, source):
+    """Write a notebook of one code cell, run it in Lab, and return the one output that shows a
+    slider next to a picture; fail if the page shows errors."""
     import nbformat
 
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell(UPLOAD_NOTEBOOK_SOURCE.replace("SETUP", setup))]
+    notebook.cells = [nbformat.v4.new_code_cell(source)]
     nbformat.write(notebook, served / "serve" / path)
     open_and_run(tab, lab, path)
     page = tab.page
     problems = page.evaluate("(p) => __svd.problems(null, p)", path)
     assert not problems, f"{path} shows errors:\n" + "\n".join(problems)
     found = slider_outputs(page, ".jp-NotebookPanel", with_picture=True)
-    assert found.count() == 1, f"{path} shows no explorer"
+    assert found.count() == 1, f"{path} shows no slider next to a picture"
     return found.first
 
 
