@@ -37,19 +37,27 @@ so each step can be checked on its own. The rank explorer lives in the package
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
-import struct
+import re
 import warnings
-import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (
+    EpsImagePlugin,
+    Image,
+    ImageFile,
+    ImageOps,
+    PsdImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+)
 
 __all__ = [
     "ImageError", "MAX_PIXELS", "MAX_DECODE_PIXELS", "SAMPLES",
@@ -94,14 +102,26 @@ MAX_DECODE_PIXELS = 50_000_000
 
 _MIN_SIDE = 2
 
+#: What the loader reads, as the error messages say it.
+READABLE = "PNG, JPEG, GIF, BMP, TIFF and WebP can be read"
+
 # Formats people try that Pillow cannot read, recognised by their first bytes.
 _UNSUPPORTED_SIGNATURES = [
     (b"%PDF", "a PDF document"),
     (b"<svg", "an SVG drawing"),
     (b"<?xml", "an XML/SVG file"),
-    (b"8BPS", "a Photoshop (PSD) file"),
 ]
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif")
+
+# The first bytes of the formats the loader reads: a file that starts like one of them but
+# cannot be opened is damaged, not "not an image".
+# TIFF compressions that libtiff builds may leave out (Pillow's names for them).
+_OPTIONAL_TIFF_CODECS = ("webp", "zstd", "lzma")
+
+_READABLE_SIGNATURES = [
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"8BPS", "Photoshop (PSD)"), (b"BM", "BMP"),
+]
 
 
 class ImageError(ValueError):
@@ -196,19 +216,11 @@ def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
     label, data = _read_source(source, name)
     notices = []
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
+        # Pillow warns about large or truncated files; this loader says so in its own errors.
+        warnings.simplefilter("ignore")
+        with _reading(label, data):
             image = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError:
-            raise ImageError(f"{label}: {_describe_unreadable(data)}") from None
-        except Image.DecompressionBombError as exc:
-            raise ImageError(
-                f"{label}: declares far more pixels than this loader will decode "
-                f"(at most {MAX_DECODE_PIXELS / 1e6:.0f} megapixels; Pillow says: {exc})"
-            ) from None
-        except Exception as exc:  # Pillow raises many types for damaged headers
-            raise ImageError(f"{label}: damaged image header ({exc})") from None
-
+        _check_declared_size(image, label)
         width, height = declared = image.size
         if image.format == "JPEG" and width * height > max_pixels:
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less memory.
@@ -220,15 +232,11 @@ def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
                 f"({width * height / 1e6:.0f} megapixels); this loader refuses to decode more "
                 f"than {MAX_DECODE_PIXELS / 1e6:.0f} megapixels. Shrink the image first."
             )
-        frames = getattr(image, "n_frames", 1)
-        try:
+        with _reading(label, data, image):
+            frames = getattr(image, "n_frames", 1)
             image.load()
             image = ImageOps.exif_transpose(image)
             grey = (_to_colour if colour else _to_grey)(image, label, notices)
-        except ImageError:
-            raise
-        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
-            raise ImageError(f"{label}: the file is truncated or damaged ({exc})") from None
 
     if frames > 1:
         notices.append(f"Notice: {label} has {frames} frames; using the first one.")
@@ -247,7 +255,79 @@ def read_image(source: str | os.PathLike | bytes, *, name: str | None = None,
     return np.array(grey, order="C", copy=True), "\n".join(notices)
 
 
+@contextlib.contextmanager
+def _reading(label, data, image=None):
+    """Turn any exception that Pillow or OpenCV raises while reading into one ``ImageError``
+    naming the file. An exception raised by this module's own code is a bug: it passes."""
+    try:
+        yield
+    except ImageError:
+        raise
+    except Exception as exc:
+        if not _raised_by_reader(exc):
+            raise
+        raise ImageError(f"{label}: {_reading_problem(exc, data, image)}") from None
+
+
+def _raised_by_reader(exc):
+    """True when ``exc`` was raised inside Pillow or OpenCV, not by code in this module."""
+    if isinstance(exc, cv2.error):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return module.split(".")[0] == "PIL"
+
+
+def _reading_problem(exc, data, image):
+    """What to tell the student about ``exc``, raised while reading ``data`` (opened as ``image``)."""
+    if isinstance(exc, UnidentifiedImageError):
+        return _describe_unreadable(data)
+    if isinstance(exc, Image.DecompressionBombError):  # in the header, or in an embedded image
+        where = "declares" if image is None else \
+            f"declares {image.size[1]} × {image.size[0]} pixels but holds an image with"
+        return (f"{where} far more pixels than this loader will decode (at most "
+                f"{MAX_DECODE_PIXELS / 1e6:.0f} megapixels; Pillow says: {exc})")
+    if image is None:
+        return f"damaged image header ({exc})"
+    unsupported = _unsupported(image, exc)
+    if unsupported:
+        return f"{unsupported}; {READABLE}"
+    return f"the file is truncated or damaged ({exc})"
+
+
+def _check_declared_size(image, label):
+    """Refuse, from the header, a file this loader cannot use whatever its pixels are."""
+    if isinstance(image, ImageFile.StubImageFile):  # Pillow knows the format but cannot decode it
+        raise ImageError(f"{label}: {_unsupported(image, None)}; {READABLE}")
+    width, height = image.size
+    if min(width, height) < _MIN_SIDE:  # before decoding: 1 × 47 million pixels would be 47 MB
+        raise ImageError(f"{label}: the image is {height} × {width} pixels (rows × columns); SVD "
+                         f"compression needs at least {_MIN_SIDE} pixels in each direction")
+
+
+def _unsupported(image, exc):
+    """Why a file Pillow recognised cannot be decoded here, or None if it seems damaged instead."""
+    described = image.format_description
+    kind = f"{described} ({image.format})" if described and described != image.format else image.format
+    if isinstance(image, ImageFile.StubImageFile):
+        return f"the file is in the {kind} format, which this loader recognises but cannot decode"
+    if image.format == "EPS" and not EpsImagePlugin.has_ghostscript():
+        return "this is an EPS file, which needs Ghostscript to be read, and Ghostscript is not installed"
+    if exc is not None and re.search(r"decoder \S+ not available", str(exc)):
+        return f"this {kind} file needs a decoder that this installation lacks ({exc})"
+    compression = image.info.get("compression")
+    if image.format == "TIFF" and compression in _OPTIONAL_TIFF_CODECS:
+        # Whether this libtiff has the codec cannot be asked safely (a failed libtiff encode can
+        # crash the process later), so say both possibilities.
+        return (f"this TIFF file uses {compression} compression, an optional codec: either this "
+                f"installation's libtiff lacks it, or the file is damaged")
+    return None
+
+
 def _read_source(source, name):
+
     """Return (label for messages, raw bytes) for a path or bytes."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "the uploaded data"
@@ -274,7 +354,48 @@ def _describe_unreadable(data):
             return f"this is {what}, not a supported image format; export it as PNG or JPEG"
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         return "HEIC/AVIF images are not supported here; export it as PNG or JPEG"
-    return "not an image (PNG, JPEG, GIF, BMP, TIFF and WebP can be read)"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "it starts like a WebP file but cannot be read: the file is truncated or damaged"
+    for signature, fmt in _READABLE_SIGNATURES:
+        if data.startswith(signature):
+            return f"it starts like a {fmt} file but cannot be read: {_why_unopened(fmt, data)}"
+    return f"not an image ({READABLE})"
+
+
+def _why_unopened(fmt, data):
+    """Ask the format's own Pillow plugin why it refused ``data``."""
+    plugin = {"TIFF": TiffImagePlugin.TiffImageFile, "Photoshop (PSD)": PsdImagePlugin.PsdImageFile}.get(fmt)
+    reason, caught = None, []
+    if plugin is not None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                plugin(io.BytesIO(data))
+            except Exception as exc:  # the plugin's own reason, of any type: it is only reported
+                reason = exc
+    if any("Truncated" in str(w.message) for w in caught):
+        return "the file is truncated"
+    if fmt == "TIFF" and str(reason).isdigit():
+        return f"it uses TIFF compression scheme {reason}, which Pillow cannot decode; {READABLE}"
+    cause = getattr(reason, "__cause__", None)  # Pillow wraps a KeyError of the (mode, bits) table
+    if fmt == "Photoshop (PSD)" and isinstance(cause, KeyError):
+        mode, bits = cause.args[0]
+        return (f"Pillow reads 8-bit PSD files only, and this one is {bits}-bit "
+                f"(colour mode {mode}); {READABLE}")
+    return "the file is truncated or damaged"
+
+
+def _on_white(image, label, notices):
+    """A Pillow image with transparency, laid on white (RGBA), with a notice if any pixel shows it."""
+    rgba = image.convert("RGBA")
+    if rgba.getchannel("A").getextrema()[0] < 255:
+        notices.append(_transparent_notice(label))
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba)
+
+
+def _transparent_notice(label):
+    return f"Notice: {label} has transparent pixels; they are shown on white."
 
 
 def _to_grey(image, label, notices):
@@ -284,16 +405,16 @@ def _to_grey(image, label, notices):
         values = np.asarray(image)
         if values.min() < 0 or values.max() > 65535:
             raise ImageError(f"{label}: 32-bit integer pixels are not supported")
-        return np.rint(values.astype(np.float32) / 257).astype(np.uint8)  # 65535 -> 255
+        grey = np.rint(values.astype(np.float32) / 257).astype(np.uint8)  # 65535 -> 255
+        key = image.info.get("transparency")  # a 16-bit PNG's tRNS: one grey value is transparent
+        if isinstance(key, int) and (clear := values == key).any():
+            notices.append(_transparent_notice(label))
+            grey[clear] = 255
+        return grey
     if mode == "F":
         raise ImageError(f"{label}: floating-point pixels are not supported; save it as 8 or 16 bits")
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
-    if has_alpha:
-        rgba = image.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] < 255:
-            notices.append(f"Notice: {label} has transparent pixels; they are shown on white.")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        return np.asarray(_on_white(image, label, notices).convert("L"))
     if mode == "L":
         return np.asarray(image)
     if mode not in ("1", "P", "RGB"):
@@ -842,11 +963,7 @@ def _to_colour(image, label, notices):
     if mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16"):  # one channel: grey
         return np.repeat(_to_grey(image, label, notices)[:, :, None], 3, axis=2)
     if mode in ("RGBA", "PA", "RGBa") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] < 255:
-            notices.append(f"Notice: {label} has transparent pixels; they are shown on white.")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+        return np.asarray(_on_white(image, label, notices).convert("RGB"))
     try:
         return np.asarray(image.convert("RGB"))  # palette, CMYK, YCbCr, LAB, ...
     except ValueError:
