@@ -14,7 +14,9 @@ plot_circle_to_ellipse
 check_rank, truncate, reconstruct, psnr, ssim,                  04_truncation
 cumulative_energy, rank_for_energy
 stored_values, stored_bytes, BYTES_PER_VALUE, break_even_rank,  05_size_comparison
-encode, encoded_size, save_svd, load_svd
+encode, encoded_size, save_svd, load_svd, svd_file_curve,
+codec_curve, lossless_sizes, smallest_reaching,
+plot_rate_distortion
 RankExplorer (04 and 06), RankCache, ERROR_GAIN, QUICK_RANKS    06_explorer
 load_colour, sample_colour_image, rgb_to_ycbcr, ycbcr_to_rgb,   07_colour
 luma, colour_planes, colour_svd, colour_reconstruct,
@@ -67,6 +69,7 @@ __all__ = [
     "psnr", "ssim", "relative_error", "cumulative_energy", "rank_for_energy",
     "BYTES_PER_VALUE", "stored_values", "stored_bytes", "break_even_rank",
     "encode", "encoded_size", "save_svd", "load_svd",
+    "svd_file_curve", "codec_curve", "lossless_sizes", "smallest_reaching", "plot_rate_distortion",
     "show_images", "plot_spectrum", "plot_circle_to_ellipse",
     "load_colour", "sample_colour_image", "COLOUR_SPACES", "RGB_TO_YCBCR", "rgb_to_ycbcr", "ycbcr_to_rgb",
     "luma", "colour_planes", "colour_svd", "colour_reconstruct", "colour_approx", "colour_stored_values",
@@ -837,6 +840,144 @@ def load_svd(file: str | os.PathLike | io.IOBase) -> Decomposition:
     return Decomposition(torch.from_numpy(U), torch.from_numpy(S), torch.from_numpy(Vh))
 
 
+# Rate against distortion: bytes and PSNR of real files, one point per setting (notebook 05).
+
+
+def svd_file_curve(picture: np.ndarray, decomposition: Decomposition, ranks) -> tuple:
+    """Bytes and PSNR of the SVD file at each rank: its rate-distortion curve.
+
+    Each rank-k file is written into memory with ``save_svd`` and read back with
+    ``load_svd``; the PSNR is that of the picture rebuilt from the file.
+
+    Parameters
+    ----------
+    picture : numpy.ndarray
+        The uint8 image whose normalized values ``decomposition`` decomposes.
+    decomposition : Decomposition
+        Its SVD, from ``svd``.
+    ranks : list of int
+        The ranks to save.
+
+    Returns
+    -------
+    tuple
+        ``(sizes, psnr, ranks)``: file sizes in bytes and PSNR in dB (NumPy arrays), and the ranks.
+
+    Examples
+    --------
+    >>> ramp = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (48, 1))
+    >>> sizes, quality, ranks = svd_file_curve(ramp, svd(to_unit(ramp)), [1, 2])
+    >>> ranks, bool(quality[0] > 40)
+    ([1, 2], True)
+    """
+    picture = check_image(picture, label="the picture")
+    sizes, quality = [], []
+    for k in ranks:
+        buffer = io.BytesIO()
+        sizes.append(save_svd(buffer, decomposition, k))
+        buffer.seek(0)
+        rebuilt = to_uint8(reconstruct(load_svd(buffer), k))
+        quality.append(psnr(picture, rebuilt))
+    return np.array(sizes), np.array(quality), list(ranks)
+
+
+def codec_curve(picture: np.ndarray, fmt: str, settings) -> tuple:
+    """Bytes and PSNR of a JPEG, WebP or PNG file at each quality setting.
+
+    Each file is encoded in memory with ``encode`` and decoded again with OpenCV, so
+    every point is a real file and the picture it really gives back.
+
+    Parameters
+    ----------
+    picture : numpy.ndarray
+        A uint8 greyscale image.
+    fmt : str
+        "jpeg", "webp" or "png" (see ``encode``).
+    settings : list of int
+        Qualities (JPEG, WebP: 1 to 100; WebP above 100 is lossless) or PNG compression levels.
+
+    Returns
+    -------
+    tuple
+        ``(sizes, psnr, settings)``: file sizes in bytes and PSNR in dB (NumPy arrays), and the settings.
+
+    Examples
+    --------
+    >>> sizes, quality, settings = codec_curve(sample_image("camera"), "jpeg", [10, 90])
+    >>> bool(sizes[0] < sizes[1] and quality[0] < quality[1])
+    True
+    """
+    picture = check_image(picture, label="the picture")
+    sizes, quality = [], []
+    for setting in settings:
+        data = encode(picture, fmt, setting)
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        sizes.append(len(data))
+        quality.append(psnr(picture, decoded))
+    return np.array(sizes), np.array(quality), list(settings)
+
+
+def lossless_sizes(picture: np.ndarray) -> dict[str, int]:
+    """Bytes of the picture as lossless PNG (level 9) and lossless WebP, each checked to decode exactly.
+
+    Parameters
+    ----------
+    picture : numpy.ndarray
+        A uint8 greyscale image.
+
+    Returns
+    -------
+    dict
+        ``{"PNG (lossless)": bytes, "WebP lossless": bytes}``.
+
+    Examples
+    --------
+    >>> sizes = lossless_sizes(sample_image("camera"))
+    >>> sizes["WebP lossless"] < sizes["PNG (lossless)"] < 512 * 512
+    True
+    """
+    picture = check_image(picture, label="the picture")
+    sizes = {}
+    for fmt, label, setting in [("png", "PNG (lossless)", 9), ("webp", "WebP lossless", 101)]:
+        data = encode(picture, fmt, setting)
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if not np.array_equal(decoded, picture):
+            raise RuntimeError(f"{label} did not give back the picture exactly")
+        sizes[label] = len(data)
+    return sizes
+
+
+def smallest_reaching(sizes, quality, settings, target: float):
+    """The smallest measured file whose PSNR is at least ``target``, and its setting.
+
+    Parameters
+    ----------
+    sizes, quality, settings
+        One curve, as ``svd_file_curve`` or ``codec_curve`` return it.
+    target : float
+        The PSNR to reach, in dB.
+
+    Returns
+    -------
+    tuple or None
+        ``(bytes, setting)`` of that file, or None if no file of the curve reaches ``target``.
+
+    Examples
+    --------
+    >>> smallest_reaching(np.array([900, 300, 500]), np.array([40.0, 31.0, 36.0]), [90, 30, 50], 35)
+    (500, 50)
+    """
+    sizes, quality = np.asarray(sizes), np.asarray(quality)
+    if not len(sizes) == len(quality) == len(settings):
+        raise ValueError(f"sizes, quality and settings must be equally long, got {len(sizes)}, "
+                         f"{len(quality)} and {len(settings)}")
+    reaching = np.flatnonzero(quality >= target)
+    if reaching.size == 0:
+        return None
+    best = reaching[np.argmin(sizes[reaching])]
+    return int(sizes[best]), settings[best]
+
+
 # ---------------------------------------------------------------------------
 # Plot
 # ---------------------------------------------------------------------------
@@ -930,6 +1071,69 @@ def plot_circle_to_ellipse(M, *, axes=None):
     np.ravel(axes)[0].legend(handles=[plt.Line2D([], [], color=c, lw=2) for c in ("tab:red", "tab:blue")],
                    labels=["1st", "2nd"], fontsize=8, loc="lower left")
     return axes
+
+
+_RATE_STYLE = {"SVD file": ("tab:red", "o"), "JPEG": ("tab:blue", "s"), "WebP": ("tab:green", "^")}
+
+
+def plot_rate_distortion(curves: dict, lossless: dict | None = None, *, shape=None, psnr_cap: float = 60.0,
+                         levels=(), title: str | None = None, ax=None):
+    """Plot file size (log axis) against PSNR, one line per method: a rate-distortion plot.
+
+    A PSNR at or above ``psnr_cap`` (an exact file has an infinite PSNR) is drawn on the
+    ``psnr_cap`` line, and so are the lossless files, as black markers. No legend is drawn:
+    call ``ax.legend()`` on the panel that should have one.
+
+    Parameters
+    ----------
+    curves : dict
+        ``{method: (sizes, psnr, settings)}``, as ``svd_file_curve`` and ``codec_curve`` return them.
+    lossless : dict, optional
+        ``{label: bytes}`` of exact files, as ``lossless_sizes`` returns them.
+    shape : tuple, optional
+        The picture's (m, n): draws a dashed line at its m·n bytes of raw pixels.
+    psnr_cap : float
+        The highest PSNR drawn, in dB.
+    levels : sequence of float
+        PSNR levels to mark with thin horizontal lines.
+    title : str, optional
+        The panel's title.
+    ax : matplotlib axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    matplotlib axes
+
+    Examples
+    --------
+    >>> curve = codec_curve(sample_image("camera"), "jpeg", [10, 50, 90])
+    >>> ax = plot_rate_distortion({"JPEG": curve}, {"PNG (lossless)": 145_092}, shape=(512, 512))
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.2))
+    for index, (method, (sizes, quality, _)) in enumerate(curves.items()):
+        color, marker = _RATE_STYLE.get(method, (f"C{index + 3}", "D"))
+        ax.plot(sizes, np.minimum(quality, psnr_cap), marker=marker, ms=4, lw=1.2, color=color, label=method)
+    for index, (label, size) in enumerate((lossless or {}).items()):
+        ax.plot([size], [psnr_cap], marker="*P"[index % 2], ms=11, ls="none", color="black", label=label)
+    ax.axhline(psnr_cap, color="grey", ls=":", lw=1)
+    ax.text(0.5, psnr_cap - 2.5, f"≥ {psnr_cap:.0f} dB or lossless",
+            transform=ax.get_yaxis_transform(), fontsize=8, color="grey", ha="center")
+    for level in levels:
+        ax.axhline(level, color="grey", lw=0.6, alpha=0.6)
+    if shape is not None:
+        ax.axvline(shape[0] * shape[1], color="black", lw=1, ls="--", label="raw pixels, m·n bytes")
+    ax.set_xscale("log")
+    ax.set_ylim(10, psnr_cap + 3)
+    ax.set_xlabel("file size (bytes, log scale)")
+    ax.set_ylabel("PSNR (dB)")
+    if title is not None:
+        ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    return ax
 
 
 # ---------------------------------------------------------------------------
