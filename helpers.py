@@ -12,7 +12,7 @@ to_unit, to_uint8, show_images                                  02_normalization
 svd, Decomposition, plot_spectrum, relative_error,              03_svd
 plot_circle_to_ellipse
 check_rank, truncate, reconstruct, psnr, ssim,                  04_truncation
-cumulative_energy, rank_for_energy
+cumulative_energy, rank_for_energy, plot_quality_against_rank
 stored_values, stored_bytes, BYTES_PER_VALUE, break_even_rank,  05_size_comparison
 encode, encoded_size, save_svd, load_svd, svd_file_curve,
 codec_curve, lossless_sizes, smallest_reaching,
@@ -70,7 +70,7 @@ __all__ = [
     "BYTES_PER_VALUE", "stored_values", "stored_bytes", "break_even_rank",
     "encode", "encoded_size", "save_svd", "load_svd",
     "svd_file_curve", "codec_curve", "lossless_sizes", "smallest_reaching", "plot_rate_distortion",
-    "show_images", "plot_spectrum", "plot_circle_to_ellipse",
+    "show_images", "plot_spectrum", "plot_circle_to_ellipse", "plot_quality_against_rank",
     "load_colour", "sample_colour_image", "COLOUR_SPACES", "RGB_TO_YCBCR", "rgb_to_ycbcr", "ycbcr_to_rgb",
     "luma", "colour_planes", "colour_svd", "colour_reconstruct", "colour_approx", "colour_stored_values",
     "save_colour_svd", "load_colour_svd",
@@ -1040,22 +1040,30 @@ def plot_spectrum(singular_values: np.ndarray | torch.Tensor, k: int | None = No
 def plot_circle_to_ellipse(M, *, axes=None):
     """Draw how a 2 x 2 matrix M = U diag(S) V^T maps the unit circle, one factor at a time.
 
-    Four panels: the circle with v1, v2; after V^T (a rotation, or a reflection); after
-    diag(S) (a stretch along the axes); after U: the ellipse M x, with sigma1 u1 and sigma2 u2
-    as its half-axes. Returns the four matplotlib axes.
+    Four panels: the circle with v1, v2; after V^T; after diag(S) (a stretch along the
+    axes); after U: the ellipse M x, with sigma1 u1 and sigma2 u2 as its half-axes.
+    V^T and U are each a rotation (det +1) or a reflection (det -1), and the titles say
+    which, for the factors of ``torch.linalg.svd`` in float64. Returns the four matplotlib axes.
 
     >>> axes = plot_circle_to_ellipse([[2.0, 1.0], [0.5, 1.5]])
     """
     import matplotlib.pyplot as plt
 
-    M = np.asarray(M, dtype=np.float64).reshape(2, 2)
-    U, S, Vh = np.linalg.svd(M)
+    M = np.asarray(M, dtype=np.float64)
+    if M.shape not in ((2, 2), (4,)) or not np.all(np.isfinite(M)):
+        raise ValueError(f"plot_circle_to_ellipse needs the 4 finite entries of a 2 x 2 matrix, got {M.tolist()}")
+    M = M.reshape(2, 2)
+    U, S, Vh = (x.numpy() for x in torch.linalg.svd(torch.from_numpy(M)))
+
+    def turn(factor):
+        return "a reflection" if np.linalg.det(factor) < 0 else "a rotation"
+
     t = np.linspace(0, 2 * np.pi, 200)
     circle = np.stack([np.cos(t), np.sin(t)])
     steps = [("unit circle, $v_1$, $v_2$", np.eye(2), Vh.T),
-             ("after $V^T$: a rotation", Vh, np.eye(2)),
+             (f"after $V^T$: {turn(Vh)}", Vh, np.eye(2)),
              ("after $\\Sigma$: a stretch", np.diag(S) @ Vh, np.diag(S)),
-             ("after $U$: the ellipse $Mx$", M, U * S)]
+             (f"after $U$ ({turn(U)}): the ellipse $Mx$", M, U * S)]
     if axes is None:
         _, axes = plt.subplots(1, 4, figsize=(10, 2.8))
     reach = max(1.0, S[0]) * 1.15
@@ -1134,6 +1142,40 @@ def plot_rate_distortion(curves: dict, lossless: dict | None = None, *, shape=No
         ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     return ax
+
+
+def plot_quality_against_rank(ranks, psnrs, ssims, *, predicted=None, marks=()):
+    """Plot PSNR and SSIM against the rank k on a log axis, side by side.
+
+    ``predicted`` adds a dashed PSNR curve (dropped where it is infinite, as are infinite
+    PSNRs); ``marks`` draws dotted vertical lines at those ranks. Returns the two axes.
+
+    >>> ax_psnr, ax_ssim = plot_quality_against_rank([1, 10, 100], [20.0, 25.0, 33.0], [0.5, 0.6, 0.9])
+    """
+    import matplotlib.pyplot as plt
+
+    curves = [ranks, psnrs, ssims] + ([] if predicted is None else [predicted])
+    ranks, psnrs, ssims, *predicted = (np.asarray(x, dtype=np.float64) for x in curves)
+    if any(x.shape != ranks.shape or x.ndim != 1 for x in (psnrs, ssims, *predicted)):
+        raise ValueError("ranks, psnrs, ssims (and predicted) must be 1-D and of one length, got shapes "
+                         f"{[np.shape(x) for x in curves]}")
+    fig, (ax_psnr, ax_ssim) = plt.subplots(1, 2, figsize=(10, 3.6))
+    finite = np.isfinite(psnrs)
+    ax_psnr.semilogx(ranks[finite], psnrs[finite], "o-", ms=3, label="measured (uint8)")
+    if predicted:
+        ax_psnr.semilogx(ranks[finite], predicted[0][finite], "--", label="predicted from $\\sigma$")
+    ax_psnr.set_ylabel("PSNR (dB)")
+    ax_psnr.legend(loc="upper left")
+    ax_ssim.semilogx(ranks, ssims, "o-", ms=3, color="tab:green")
+    ax_ssim.set_ylabel("SSIM")
+    for ax, name in ((ax_psnr, "PSNR"), (ax_ssim, "SSIM")):
+        for rank in marks:
+            ax.axvline(rank, color="grey", ls=":", lw=1)
+        ax.set_xlabel("rank k (log scale)")
+        ax.set_title(f"{name} against rank")
+        ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    return ax_psnr, ax_ssim
 
 
 # ---------------------------------------------------------------------------

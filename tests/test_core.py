@@ -322,6 +322,37 @@ def test_plot_spectrum_checks_k():
     plt.close("all")
 
 
+def test_circle_to_ellipse_titles_name_reflections_by_the_sign_of_det():
+    import matplotlib.pyplot as plt
+
+    for M in ([[2.0, 1.0], [0.5, 1.5]], [[2.0, 1.0], [1.5, 0.5]], [[0.0, -2.0], [1.0, 0.0]], [[-1.0, 0.3], [0.2, 3.0]]):
+        U, _, Vh = torch.linalg.svd(torch.tensor(M, dtype=torch.float64))
+        titles = [ax.get_title() for ax in helpers.plot_circle_to_ellipse(M)]
+        for title, factor in ((titles[1], Vh), (titles[3], U)):
+            expected = "a reflection" if torch.linalg.det(factor) < 0 else "a rotation"
+            assert expected in title, (M, title)
+        # det M = det U * sigma_1 sigma_2 * det V^T: a negative det M means exactly one reflection
+        assert ("reflection" in titles[1]) != ("reflection" in titles[3]) or np.linalg.det(M) > 0
+        plt.close("all")
+    for bad in ([[1.0, 2.0, 3.0]], [[1.0, np.nan], [0.0, 1.0]]):
+        with pytest.raises(ValueError, match="2 x 2"):
+            helpers.plot_circle_to_ellipse(bad)
+
+
+def test_plot_quality_against_rank_draws_both_scores_and_checks_lengths():
+    import matplotlib.pyplot as plt
+
+    ax_psnr, ax_ssim = helpers.plot_quality_against_rank(
+        [1, 10, 100, 512], [20.0, 25.0, 33.0, np.inf], [0.5, 0.6, 0.9, 1.0],
+        predicted=[19.9, 24.9, 33.1, np.inf], marks=(10, 100))
+    assert [line.get_label() for line in ax_psnr.get_lines()[:2]] == ["measured (uint8)", "predicted from $\\sigma$"]
+    assert len(ax_psnr.get_lines()[0].get_xdata()) == 3          # the infinite PSNR is left out
+    assert len(ax_ssim.get_lines()[0].get_xdata()) == 4 and ax_ssim.get_title() == "SSIM against rank"
+    with pytest.raises(ValueError, match="one length"):
+        helpers.plot_quality_against_rank([1, 2], [20.0], [0.5, 0.6])
+    plt.close("all")
+
+
 def test_importing_helpers_is_light():
     """The first lesson cells need neither scikit-image's metrics nor the explorer."""
     code = ("import sys, helpers; print(sorted(m for m in ('skimage.metrics', 'explorer', 'ipywidgets', "
