@@ -1064,6 +1064,7 @@ def show_crops_at_1to1(pictures, titles, rows, cols, *, dpi=100):
     >>> fig = show_crops_at_1to1([sample_colour_image("astronaut")], ["original"], slice(0, 64), slice(0, 64))
     """
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import IdentityTransform
 
     pictures = [_numpy(p) for p in pictures]
     if not pictures or len(pictures) != len(titles):
@@ -1081,12 +1082,13 @@ def show_crops_at_1to1(pictures, titles, rows, cols, *, dpi=100):
     # inches x dpi must not fall just short of a whole pixel in floating point (414 / 100 * 100 does)
     inches = [np.nextafter(px / dpi, np.inf) if px / dpi * dpi < px else px / dpi for px in (width, height)]
     fig = plt.figure(figsize=inches, dpi=dpi)
-    frame = fig.add_axes((0, 0, 1, 1))    # the whole figure, for the titles (and so Jupyter shows it)
-    frame.axis("off")
+    fig.add_axes((0, 0, 1, 1)).axis("off")   # an empty axes: Jupyter shows no figure without one
     for i, (crop, title) in enumerate(zip(crops, titles, strict=True)):
-        # figimage puts the pixels at whole-pixel offsets, unscaled: no resampling at all
+        # figimage puts the pixels at whole-pixel offsets, unscaled: no resampling at all. The
+        # titles are placed in the same pixels, so a cropped PNG (Jupyter's) moves neither.
         fig.figimage(crop, xo=i * (w + gap), yo=0, origin="upper")
-        frame.text((i * (w + gap) + w / 2) / width, (h + 4) / height, title, ha="center", va="bottom", fontsize=8)
+        fig.text(i * (w + gap) + w / 2, h + 4, title, ha="center", va="bottom", fontsize=8,
+                 transform=IdentityTransform())
     return fig
 
 

@@ -275,7 +275,7 @@ def test_show_crops_at_1to1_draws_every_pixel_unchanged(astronaut):
     titles = ["original", "rank 10", "grey, upside down"]
     crops = [np.dstack([p[rows, cols]] * 3) if p.ndim == 2 else p[rows, cols] for p in pictures]
     fig = helpers.show_crops_at_1to1(pictures, titles, rows, cols)
-    assert [t.get_text() for t in fig.axes[0].texts] == titles
+    assert [t.get_text() for t in fig.texts] == titles
     fig.canvas.draw()
     drawn = np.asarray(fig.canvas.buffer_rgba())[..., :3]
     # 414 pixels wide: 4.14 inches x 100 dpi is 413.99999999999994 in floating point
