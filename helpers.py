@@ -21,7 +21,8 @@ RankExplorer (04 and 06), RankCache, ERROR_GAIN, QUICK_RANKS    06_explorer
 load_colour, sample_colour_image, rgb_to_ycbcr, ycbcr_to_rgb,   07_colour
 luma, colour_planes, colour_svd, colour_reconstruct,
 colour_approx, colour_stored_values, save_colour_svd,
-load_colour_svd, COLOUR_SPACES, RGB_TO_YCBCR, ColourExplorer
+load_colour_svd, COLOUR_SPACES, RGB_TO_YCBCR, ColourExplorer,
+show_crops_at_1to1
 randomized_svd, compute_device                                  08_randomized_svd
 ==============================================================  ==========================
 
@@ -73,7 +74,7 @@ __all__ = [
     "show_images", "plot_spectrum", "plot_circle_to_ellipse", "plot_quality_against_rank",
     "load_colour", "sample_colour_image", "COLOUR_SPACES", "RGB_TO_YCBCR", "rgb_to_ycbcr", "ycbcr_to_rgb",
     "luma", "colour_planes", "colour_svd", "colour_reconstruct", "colour_approx", "colour_stored_values",
-    "save_colour_svd", "load_colour_svd",
+    "save_colour_svd", "load_colour_svd", "show_crops_at_1to1",
 ]
 
 # ---------------------------------------------------------------------------
@@ -1412,6 +1413,46 @@ def sample_colour_image(name):
     (512, 512, 3)
     """
     return load_colour(sample_path(name))
+
+
+def show_crops_at_1to1(pictures, titles, rows, cols, *, dpi=100):
+    """Show the same crop of several pictures side by side, one image pixel per screen pixel.
+
+    ``pictures``: ``uint8`` images of one size, grey (m, n) or RGB (m, n, 3);
+    ``rows`` and ``cols``: slices that pick the crop. The crops are placed
+    unscaled, 10 pixels apart, with 30 pixels above them for the titles, so
+    that neither the figure nor the PNG that Jupyter shows resamples a pixel;
+    at 100 % zoom one image pixel is one screen pixel. Returns the figure.
+
+    >>> fig = show_crops_at_1to1([sample_colour_image("astronaut")], ["original"], slice(0, 64), slice(0, 64))
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.transforms import IdentityTransform
+
+    pictures = [_numpy(p) for p in pictures]
+    if not pictures or len(pictures) != len(titles):
+        raise ValueError(f"expected one title per picture, got {len(pictures)} pictures and {len(titles)} titles")
+    if any(p.dtype != np.uint8 or p.ndim < 2 or p.shape[2:] not in ((), (3,)) or p.shape[:2] != pictures[0].shape[:2]
+           for p in pictures):
+        raise ValueError("the pictures must be uint8 images of one size, (m, n) grey or (m, n, 3) RGB: got "
+                         + ", ".join(f"{p.dtype} {p.shape}" for p in pictures))
+    crops = [np.dstack([p[rows, cols]] * 3) if p.ndim == 2 else p[rows, cols] for p in pictures]   # grey as RGB
+    h, w = crops[0].shape[:2]
+    if h == 0 or w == 0:
+        raise ValueError(f"the crop rows {rows}, columns {cols} is empty for pictures of shape {pictures[0].shape}")
+    gap, top = 10, 30                                     # pixels between crops, and above them
+    width, height = len(crops) * (w + gap), h + top       # the whole figure, in pixels
+    # inches x dpi must not fall just short of a whole pixel in floating point (414 / 100 * 100 does)
+    inches = [np.nextafter(px / dpi, np.inf) if px / dpi * dpi < px else px / dpi for px in (width, height)]
+    fig = plt.figure(figsize=inches, dpi=dpi)
+    fig.add_axes((0, 0, 1, 1)).axis("off")   # an empty axes: Jupyter shows no figure without one
+    for i, (crop, title) in enumerate(zip(crops, titles, strict=True)):
+        # figimage puts the pixels at whole-pixel offsets, unscaled: no resampling at all. The
+        # titles are placed in the same pixels, so a cropped PNG (Jupyter's) moves neither.
+        fig.figimage(crop, xo=i * (w + gap), yo=0, origin="upper")
+        fig.text(i * (w + gap) + w / 2, h + 4, title, ha="center", va="bottom", fontsize=8,
+                 transform=IdentityTransform())
+    return fig
 
 
 # ---------------------------------------------------------------------------

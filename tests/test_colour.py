@@ -263,6 +263,48 @@ def test_colour_svd_file_stacked(tmp_path, astronaut):
     assert helpers.load_colour_svd(path).shape == astronaut.shape
 
 
+def test_show_crops_at_1to1_draws_every_pixel_unchanged(astronaut):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from IPython.core.pylabtools import print_figure
+
+    rows, cols = slice(316, 444), slice(116, 244)
+    pictures = [astronaut, helpers.colour_approx(astronaut, 10), helpers.luma(astronaut)[::-1].copy()]
+    titles = ["original", "rank 10", "grey, upside down"]
+    crops = [np.dstack([p[rows, cols]] * 3) if p.ndim == 2 else p[rows, cols] for p in pictures]
+    fig = helpers.show_crops_at_1to1(pictures, titles, rows, cols)
+    assert [t.get_text() for t in fig.texts] == titles
+    fig.canvas.draw()
+    drawn = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+    # 414 pixels wide: 4.14 inches x 100 dpi is 413.99999999999994 in floating point
+    assert drawn.shape == (128 + 30, 3 * (128 + 10), 3)  # crops 10 pixels apart, 30 for the titles
+    for i, crop in enumerate(crops):
+        assert np.array_equal(drawn[30:, i * 138:i * 138 + 128], crop)  # no resampling at all
+    # what Jupyter shows: a PNG cropped to the figure's tight box, with a margin
+    shown = np.asarray(Image.open(io.BytesIO(print_figure(fig, "png", bbox_inches="tight"))))[..., :3]
+    top, left = next((y, x) for y in range(60) for x in range(30)   # the margin is 0.1 inch
+                     if np.array_equal(shown[y:y + 128, x:x + 128], crops[0]))
+    for i, crop in enumerate(crops):
+        assert np.array_equal(shown[top:top + 128, left + i * 138:left + i * 138 + 128], crop)
+    plt.close(fig)
+
+
+def test_show_crops_at_1to1_bad_input(astronaut):
+    rows, cols = slice(0, 64), slice(0, 64)
+    with pytest.raises(ValueError, match="one title per picture"):
+        helpers.show_crops_at_1to1([astronaut, astronaut], ["only one"], rows, cols)
+    with pytest.raises(ValueError, match="uint8 images of one size"):
+        helpers.show_crops_at_1to1([astronaut, astronaut[:100]], ["a", "b"], rows, cols)
+    with pytest.raises(ValueError, match="uint8 images of one size"):
+        helpers.show_crops_at_1to1([helpers.to_unit(astronaut)], ["float"], rows, cols)
+    with pytest.raises(ValueError, match="uint8 images of one size"):
+        helpers.show_crops_at_1to1([np.dstack([astronaut, astronaut[..., :1]])], ["RGBA"], rows, cols)
+    with pytest.raises(ValueError, match="is empty"):
+        helpers.show_crops_at_1to1([astronaut], ["outside"], slice(600, 700), cols)
+
+
 # --- the colour explorer's kernel side -------------------------------------------------
 
 def test_colour_cache_matches_colour_approx(astronaut):
