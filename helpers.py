@@ -24,6 +24,7 @@ colour_approx, colour_stored_values, save_colour_svd,
 load_colour_svd, COLOUR_SPACES, RGB_TO_YCBCR, ColourExplorer,
 show_crops_at_1to1
 randomized_svd, compute_device                                  08_randomized_svd
+show_signed_images                                              09_many_images
 ==============================================================  ==========================
 
 The sections follow the order of the series: load, normalize, decompose,
@@ -67,6 +68,7 @@ __all__ = [
     "read_image", "load_greyscale", "check_image", "sample_path", "sample_image",
     "to_unit", "to_uint8",
     "Decomposition", "compute_device", "svd", "randomized_svd", "check_rank", "truncate", "reconstruct",
+    "show_signed_images",
     "psnr", "ssim", "relative_error", "cumulative_energy", "rank_for_energy",
     "BYTES_PER_VALUE", "stored_values", "stored_bytes", "break_even_rank",
     "encode", "encoded_size", "save_svd", "load_svd",
@@ -576,6 +578,29 @@ def randomized_svd(x, k, *, oversample=10, power_iters=2, seed=0):
     U_small, S, Vh = torch.linalg.svd(Q.T @ A, full_matrices=False)
     U = Q @ U_small
     return Decomposition(U[:, :k].cpu(), S[:k].cpu(), Vh[:k].cpu())
+
+
+def show_signed_images(images: list, titles: list[str], *, width: float = 10.0):
+    """Show images that have negative values (eigenfaces, differences) side by side.
+
+    Each panel has its own symmetric scale: red is positive, blue negative and white
+    zero. Returns the matplotlib figure. Taught in notebook 09.
+
+    >>> fig = show_signed_images([np.array([[1.0, -0.5], [0.0, 0.25]])], ["signed"])
+    """
+    import matplotlib.pyplot as plt
+
+    images = [_numpy(im) for im in images]
+    if len(images) != len(titles):
+        raise ValueError(f"show_signed_images needs one title per image; got {len(images)} images "
+                         f"and {len(titles)} titles")
+    fig, axes = plt.subplots(1, len(images), figsize=(width, 1.6), squeeze=False)
+    for ax, im, title in zip(axes.flat, images, titles, strict=True):
+        limit = float(np.abs(im).max()) or 1.0     # an all-zero image: any scale shows white
+        ax.imshow(im, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    return fig
 
 
 # ---------------------------------------------------------------------------

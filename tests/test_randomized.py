@@ -235,3 +235,23 @@ def test_check_face_rebuild(capsys):
         assert not checks.check_face_rebuild(answer, X, index=7, k=20)
     out = capsys.readouterr().out
     assert "✓" not in out and "Add the mean back" in out and "Subtract the mean" in out
+
+
+# --- the plot helper of notebook 09 ------------------------------------------------
+
+def test_show_signed_images_scales_each_panel_symmetrically():
+    import matplotlib.pyplot as plt
+
+    images = [np.array([[2.0, -1.0], [0.0, 0.5]]), torch.tensor([[-3.0, 1.0]]), np.zeros((2, 2))]
+    fig = helpers.show_signed_images(images, ["a", "b", "zero"], width=6)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["a", "b", "zero"]
+    # white is zero: each panel's colour scale is -max|x| .. +max|x|, and an all-zero one still draws
+    assert [ax.images[0].get_clim() for ax in axes] == [(-2.0, 2.0), (-3.0, 3.0), (-1.0, 1.0)]
+    assert axes[0].images[0].get_cmap().name == "RdBu_r"
+    plt.close(fig)
+
+
+def test_show_signed_images_needs_one_title_per_image():
+    with pytest.raises(ValueError, match="one title per image; got 2 images and 1 titles"):
+        helpers.show_signed_images([np.ones((2, 2)), -np.ones((2, 2))], ["only one"])
