@@ -167,8 +167,18 @@ function render({ model, el }) {
     layersOf = factors;
     if (building) clearTimeout(building);
     building = null;
+    canvas.dataset.sums = "building";
     if (layers) {
-      const work = () => { building = layers && layers.buildSome() ? setTimeout(work, 0) : null; };
+      const started = performance.now(), mine = layers;
+      const work = () => {
+        if (layers !== mine) return;
+        building = mine.buildSome() ? setTimeout(work, 0) : null;
+        if (building === null) { // every partial sum is in: a jump costs spacing / 2 layers at most
+          canvas.dataset.sums = "built";
+          canvas.dataset.sumsMs = (performance.now() - started).toFixed(0);
+          canvas.dataset.spacing = String(mine.spacing);
+        }
+      };
       building = setTimeout(work, 0);
     }
     return layers;
