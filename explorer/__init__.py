@@ -19,7 +19,7 @@ import importlib
 _WHERE = {
     "CHECKPOINT_BUDGET": "cache", "EXPLORER_THREADS": "cache", "RankCache": "cache",
     "ColourExplorer": "colour",
-    "ERROR_GAIN": "widget", "QUICK_RANKS": "widget", "SETTLE_SECONDS": "widget", "RankExplorer": "widget",
+    "ERROR_GAIN": "widget", "QUICK_RANKS": "widget", "SAVED_FACTOR_BYTES": "widget", "SETTLE_SECONDS": "widget", "RankExplorer": "widget",
 }
 
 __all__ = list(_WHERE)

@@ -136,11 +136,26 @@ class PartialSums:
         >>> small.shape, bool(np.allclose(small.approx(50, torch.empty(24, 20)).numpy(), expected, atol=1e-5))
         ((24, 20), True)
         """
-        r = self.max_rank
-        US = cv2.resize(self._US.numpy(), (r, rows), interpolation=cv2.INTER_AREA).reshape(rows, r)
-        Vh = cv2.resize(self._Vh.numpy(), (cols, r), interpolation=cv2.INTER_AREA).reshape(r, cols)
+        US, Vh = self.scaled_factors(rows, cols)
         with torch_threads():
             return PartialSums(torch.from_numpy(US), torch.from_numpy(Vh), budget=budget)
+
+    def scaled_factors(self, rows: int, cols: int, rank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(U S, Vh) of the first ``rank`` layers (default all) for the matrix scaled down to
+        rows x cols by area averaging, as float32 NumPy arrays (rows x rank, rank x cols): the
+        factors that ``scaled`` sums, and that the explorer sends to the page.
+
+        >>> sums = PartialSums(torch.rand(60, 8), torch.rand(8, 50))
+        >>> [a.shape for a in sums.scaled_factors(24, 20, rank=5)]
+        [(24, 5), (5, 20)]
+        """
+        r = self.max_rank if rank is None else check_rank(rank, self.max_rank)
+        US, Vh = np.ascontiguousarray(self._US[:, :r].numpy()), self._Vh[:r].numpy()
+        if (rows, cols) == self.shape:
+            return US.copy(), Vh.copy()
+        US = cv2.resize(US, (r, rows), interpolation=cv2.INTER_AREA).reshape(rows, r)
+        Vh = cv2.resize(Vh, (cols, r), interpolation=cv2.INTER_AREA).reshape(r, cols)
+        return US, Vh
 
 
 class RankCache:

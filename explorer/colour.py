@@ -272,6 +272,8 @@ class ColourExplorer(RankExplorer):
         else:  # the sample is loaded (in colour) by _load, through _read
             self._next_rgb, self._next_planes, grey = None, None, None
         super().__init__(grey, sample=sample, rank=rank, sources=sources)
+        self.picture.live_chroma = self.chroma_slider.value
+        self._links.append(widgets.jsdlink((self.chroma_slider, "value"), (self.picture, "live_chroma")))
         children = list(self.widget.children)
         children.insert(children.index(self.status) + 2, self.colour_controls)
         self.widget.children = children
@@ -371,20 +373,24 @@ class ColourExplorer(RankExplorer):
 
     # -- drawing -------------------------------------------------------------
 
+    def _factor_sums(self):
+        if not self.in_colour:
+            return super()._factor_sums()
+        return self.colour_cache._full.sums, self.colour_cache._to_rgb  # Y, Cb, Cr
+
     def _draw(self, k):
         if not self.in_colour:
             return super()._draw(k)
         t0 = _now()
         kc = self.chroma_slider.value
-        size = self._view_size()  # as for grey: the picture at the size shown goes first
-        if size is not None:
-            self.picture.show(self._colour_buffer, rank=k, fitted=self._fitted(k, size))
+        self._go_live()  # as for grey: the page rebuilds the picture from the factors
         t1 = _now()
         shown = self.colour_cache.picture(k, kc, out=self._colour_buffer)
         self._recon, self._shown = shown, k
         self._cancel_settle()
         t2 = _now()
-        if size is None:
+        with self.picture.hold_sync():
+            self.picture.chroma_rank = kc
             self.picture.show(self._picture(), rank=k)
         t3 = _now()
         m, n = self.colour_cache.shape
@@ -400,13 +406,8 @@ class ColourExplorer(RankExplorer):
         self.caption.value = self._caption()
         self.renders += 1
         self.timings = {name: 1000 * dt for name, dt in [
-            ("picture at view size", t1 - t0), ("picture", t2 - t1), ("sent", t3 - t2), ("readouts", t4 - t3),
+            ("factors", t1 - t0), ("picture", t2 - t1), ("sent", t3 - t2), ("readouts", t4 - t3),
             ("spectrum", t5 - t4), ("total", _now() - t0)]}
-
-    def _fitted(self, k, size):
-        if not self.in_colour:
-            return super()._fitted(k, size)
-        return self.colour_cache.picture(k, self.chroma_slider.value, size=size)
 
     def _picture(self):
         if not self.in_colour:

@@ -1,12 +1,40 @@
-// The explorer's picture: raw pixels from the kernel, painted into a <canvas> one for one.
+// The explorer's picture, painted into a <canvas> one pixel for one.
 //
-// The kernel sends height x width x channels bytes (grey or RGB), already scaled to fit the
-// space this view reports (view_size, in device pixels), so the browser neither decodes nor
-// rescales anything: what is painted is exactly what the kernel computed. The canvas carries
-// data-rank, the rank of the picture painted, set right after it is painted.
+// Two sources (see picture.py):
+// * live: the kernel sent U·Σ and Vᵀ at the size shown (float16 or float32, one plane for grey,
+//   Y, Cb and Cr for colour). The page rebuilds the rank-k picture itself: it keeps the running
+//   sum A_k of each plane and, when the rank changes, adds or subtracts the rank-one layers in
+//   between, starting from a partial sum it keeps (every `spacing` ranks, built in the
+//   background) when that is fewer layers. The rank comes from live_rank / live_chroma, which
+//   the explorer links to its sliders in the browser: a move never waits for the kernel, and
+//   works with no kernel at all. The grey level is to_uint8's: 255·A_k rounded half to even and
+//   clipped (a Uint8ClampedArray does exactly that); colour goes through the same [T | b] matrix
+//   as the kernel's (BT.601 full range).
+// * pixels: raw bytes from the kernel (the error and original views, the 1:1 view).
+// The canvas carries data-rank, the rank of the picture painted, set right after it is painted.
 
 const GREY = new Uint32Array(256); // grey level -> RGBA as one little-endian 32-bit word
 for (let g = 0; g < 256; g++) GREY[g] = (0xff000000 | (g << 16) | (g << 8) | g) >>> 0;
+
+// Memory the page may spend on partial sums, for all planes together.
+const CHECKPOINT_BYTES = 96 * 2 ** 20;
+// Time slice of the background work that builds the partial sums, in ms.
+const SLICE_MS = 4;
+// After a move, how long the readouts may lag before the page says they need the kernel.
+const KERNEL_WAIT_MS = 2000;
+
+let HALF = null; // float16 bit pattern -> its value
+function halfTable() {
+  if (HALF) return HALF;
+  HALF = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1, exponent = (h >> 10) & 0x1f, fraction = h & 0x3ff;
+    HALF[h] = exponent === 0 ? sign * 2 ** -14 * (fraction / 1024)
+      : exponent === 31 ? (fraction ? NaN : sign * Infinity)
+        : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+  return HALF;
+}
 
 function bytesOf(value) {
   if (!value) return null;
@@ -14,6 +42,87 @@ function bytesOf(value) {
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   return null;
+}
+
+function decodeFactors(bytes, dtype, count) {
+  // The factors as one Float32Array (copied: the message's buffer may be unaligned).
+  const size = dtype === "float32" ? 4 : 2;
+  if (bytes.length !== count * size) return null;
+  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  if (dtype === "float32") return new Float32Array(aligned.buffer, aligned.byteOffset, count).slice();
+  const bits = new Uint16Array(aligned.buffer, aligned.byteOffset, count), table = halfTable();
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = table[bits[i]];
+  return out;
+}
+
+// The layers of one picture (1 or 3 planes) and the running sums rebuilt from them.
+class Layers {
+  constructor(planes, rank, rows, cols, values) {
+    Object.assign(this, { planes, rank, rows, cols });
+    const n = rows * cols, per = rank * (rows + cols);
+    this.plane = [];
+    for (let p = 0; p < planes; p++) {
+      const at = p * per;
+      this.plane.push({
+        us: values.subarray(at, at + rank * rows), // layer l: U·Σ's column l, `rows` values
+        vh: values.subarray(at + rank * rows, at + per), // layer l: Vᵀ's row l, `cols` values
+        sum: new Float32Array(n), k: 0, sums: new Map(), // rank c -> A_c, once built
+      });
+    }
+    const most = Math.max(1, Math.floor(CHECKPOINT_BYTES / (4 * n * planes)));
+    this.spacing = Math.max(8, Math.ceil(rank / most));
+    this.building = { p: 0, k: 0, sum: new Float32Array(n) };
+    this.layerMs = null; // measured cost of one layer, for the report
+  }
+
+  add(plane, sum, from, to, sign) {
+    // sum += sign × layers from+1 .. to (ranks, 1-based), each a rows x cols outer product.
+    const { rows, cols } = this, { us, vh } = plane;
+    for (let l = from; l < to; l++) {
+      const u = us.subarray(l * rows, (l + 1) * rows), v = vh.subarray(l * cols, (l + 1) * cols);
+      for (let i = 0, o = 0; i < rows; i++, o += cols) {
+        const a = sign * u[i];
+        if (a === 0) continue;
+        for (let j = 0; j < cols; j++) sum[o + j] += a * v[j];
+      }
+    }
+  }
+
+  moveTo(p, k) {
+    // Make plane p's running sum A_k, with the fewest layers: from where it is, from zero, or
+    // from the nearest partial sum built so far (a copy costs about one layer).
+    const plane = this.plane[p];
+    if (plane.k === k) return 0;
+    let start = plane.k, cost = Math.abs(k - plane.k), from = null;
+    if (k + 1 < cost) { start = 0; cost = k + 1; from = 0; }
+    for (const [c, sum] of plane.sums) {
+      if (Math.abs(k - c) + 1 < cost) { start = c; cost = Math.abs(k - c) + 1; from = sum; }
+    }
+    if (from === 0) plane.sum.fill(0);
+    else if (from) plane.sum.set(from);
+    const t = performance.now();
+    if (k > start) this.add(plane, plane.sum, start, k, 1);
+    else if (k < start) this.add(plane, plane.sum, k, start, -1);
+    const layers = Math.abs(k - start);
+    if (layers >= 4) this.layerMs = (performance.now() - t) / layers;
+    plane.k = k;
+    return layers;
+  }
+
+  buildSome() {
+    // Background work: the partial sums A_spacing, A_2·spacing, ..., A_rank of each plane in
+    // turn, for SLICE_MS at most. Returns true while there is more to do.
+    const stop = performance.now() + SLICE_MS, b = this.building;
+    while (b.p < this.planes && performance.now() < stop) {
+      const plane = this.plane[b.p], next = Math.min(this.rank, b.k + 1);
+      this.add(plane, b.sum, b.k, next, 1);
+      b.k = next;
+      if (b.k % this.spacing === 0 || b.k === this.rank) plane.sums.set(b.k, b.sum.slice());
+      if (b.k === this.rank) { b.p += 1; b.k = 0; b.sum.fill(0); }
+    }
+    return b.p < this.planes;
+  }
 }
 
 function render({ model, el }) {
@@ -25,7 +134,9 @@ function render({ model, el }) {
   peep.title = "show every pixel of the image, one screen pixel each (scroll to move around)";
   const note = document.createElement("span");
   note.className = "svd-picture-note";
-  bar.append(peep, note);
+  const lag = document.createElement("span");
+  lag.className = "svd-picture-readouts";
+  bar.append(peep, note, lag);
   const box = document.createElement("div");
   box.className = "svd-picture-box";
   const canvas = document.createElement("canvas");
@@ -36,20 +147,93 @@ function render({ model, el }) {
   let frame = null; // the ImageData reused while the size stays the same
   let painted = 0;
   let queued = false;
+  let layers = null, layersOf = null; // the Layers, and the factors message they came from
+  let building = null;
+  let shown = null; // {rank, chroma} painted from factors, or null
+  let waiting = null; // timer: the readouts have not caught up
 
-  function paint() {
-    queued = false;
-    const started = performance.now();
-    const width = model.get("width"), height = model.get("height"), channels = model.get("channels");
-    const pixels = bytesOf(model.get("pixels"));
-    if (!width || !height || !pixels || pixels.length !== width * height * channels) return;
+  function isLive() {
+    const [planes, rank] = model.get("factor_shape");
+    return model.get("live") && !model.get("one_to_one") && planes > 0 && rank > 0;
+  }
+
+  function currentLayers() {
+    const factors = model.get("factors");
+    if (layers && layersOf === factors) return layers;
+    const [planes, rank, rows, cols] = model.get("factor_shape");
+    const bytes = bytesOf(factors);
+    const values = bytes && decodeFactors(bytes, model.get("factor_dtype"), planes * rank * (rows + cols));
+    layers = values ? new Layers(planes, rank, rows, cols, values) : null;
+    layersOf = factors;
+    if (building) clearTimeout(building);
+    building = null;
+    canvas.dataset.sums = "building";
+    if (layers) {
+      const started = performance.now(), mine = layers;
+      const work = () => {
+        if (layers !== mine) return;
+        building = mine.buildSome() ? setTimeout(work, 0) : null;
+        if (building === null) { // every partial sum is in: a jump costs spacing / 2 layers at most
+          canvas.dataset.sums = "built";
+          canvas.dataset.sumsMs = (performance.now() - started).toFixed(0);
+          canvas.dataset.spacing = String(mine.spacing);
+        }
+      };
+      building = setTimeout(work, 0);
+    }
+    return layers;
+  }
+
+  function image(width, height) {
     if (canvas.width !== width || canvas.height !== height) {
       canvas.width = width;
       canvas.height = height;
       frame = null;
     }
-    if (!frame) frame = context.createImageData(width, height);
-    const out = new Uint32Array(frame.data.buffer);
+    if (!frame) {
+      frame = context.createImageData(width, height);
+      new Uint32Array(frame.data.buffer).fill(0xff000000);
+    }
+    return frame;
+  }
+
+  function paintLive() {
+    const rebuilt = currentLayers();
+    if (!rebuilt) return null;
+    const { planes, rank, rows, cols } = rebuilt;
+    const clamp = (k) => Math.min(Math.max(1, Math.round(k) || 1), rank);
+    const k = clamp(model.get("live_rank")), kc = planes === 3 ? clamp(model.get("live_chroma")) : 0;
+    let moved = rebuilt.moveTo(0, k);
+    if (planes === 3) moved += rebuilt.moveTo(1, kc) + rebuilt.moveTo(2, kc);
+    const data = image(cols, rows).data, n = rows * cols;
+    if (planes === 1) {
+      const s = rebuilt.plane[0].sum, grey = new Uint8ClampedArray(data.buffer, 0, n);
+      // 255·A_k rounded half to even and clipped (ToUint8Clamp), then spread to RGBA in place,
+      // from the end so that no grey value is overwritten before it is read
+      for (let i = 0; i < n; i++) grey[i] = 255 * s[i];
+      const out = new Uint32Array(data.buffer);
+      for (let i = n - 1; i >= 0; i--) out[i] = GREY[grey[i]];
+    } else {
+      const [y, cb, cr] = rebuilt.plane.map((plane) => plane.sum), t = model.get("to_rgb");
+      for (let i = 0, j = 0; i < n; i++, j += 4) {
+        const a = y[i], b = cb[i], c = cr[i];
+        data[j] = t[0] * a + t[1] * b + t[2] * c + t[3];
+        data[j + 1] = t[4] * a + t[5] * b + t[6] * c + t[7];
+        data[j + 2] = t[8] * a + t[9] * b + t[10] * c + t[11];
+      }
+    }
+    context.putImageData(frame, 0, 0);
+    canvas.dataset.layers = String(moved);
+    if (rebuilt.layerMs !== null) canvas.dataset.layerMs = rebuilt.layerMs.toFixed(3);
+    shown = { rank: k, chroma: kc, planes, held: rank };
+    return k;
+  }
+
+  function paintPixels() {
+    const width = model.get("width"), height = model.get("height"), channels = model.get("channels");
+    const pixels = bytesOf(model.get("pixels"));
+    if (!width || !height || !pixels || pixels.length !== width * height * channels) return null;
+    const out = new Uint32Array(image(width, height).data.buffer);
     const n = width * height;
     if (channels === 1) {
       for (let i = 0; i < n; i++) out[i] = GREY[pixels[i]];
@@ -59,32 +243,71 @@ function render({ model, el }) {
       }
     }
     context.putImageData(frame, 0, 0);
-    layout();
-    painted += 1;
-    canvas.dataset.painted = String(painted);
-    canvas.dataset.paintMs = (performance.now() - started).toFixed(2); // bytes to canvas, in ms
-    canvas.dataset.rank = String(model.get("rank"));
+    shown = null;
+    return model.get("rank");
   }
 
-  function layout() {
-    // One canvas pixel per device pixel when the kernel scaled the picture to fit (or in the
-    // 1:1 view); a picture smaller than the space is stretched to the width, as an <img> would be.
+  function paint() {
+    queued = false;
+    const started = performance.now();
+    const live = isLive();
+    const rank = live ? paintLive() : paintPixels();
+    if (rank === null) return;
+    layout(live);
+    painted += 1;
+    canvas.dataset.painted = String(painted);
+    canvas.dataset.source = live ? "factors" : "pixels";
+    canvas.dataset.paintMs = (performance.now() - started).toFixed(2); // to the canvas, in ms
+    if (live && shown.planes === 3) canvas.dataset.chroma = String(shown.chroma);
+    canvas.dataset.rank = String(rank);
+    readoutsNote();
+  }
+
+  function readoutsNote() {
+    // Say when the readouts (computed in the kernel) are for another rank than the picture.
+    const wanted = shown && { rank: model.get("live_rank"), chroma: model.get("live_chroma") };
+    const kernel = { rank: model.get("rank"), chroma: model.get("chroma_rank") };
+    const behind = shown && (kernel.rank !== shown.rank || (shown.planes === 3 && kernel.chroma !== shown.chroma));
+    const name = (r) => (shown && shown.planes === 3 ? `luma rank ${r.rank}, chroma rank ${r.chroma}` : `rank ${r.rank}`);
+    lag.classList.toggle("svd-picture-stale", false);
+    if (shown && (wanted.rank > shown.held || (shown.planes === 3 && wanted.chroma > shown.held))) {
+      lag.textContent = `this page holds ranks up to ${shown.held}: ${name(wanted)} needs the kernel`;
+      lag.classList.toggle("svd-picture-stale", true);
+    } else if (!behind) {
+      lag.textContent = "";
+    } else {
+      lag.textContent = `the readouts are for ${name(kernel)}, updating…`;
+    }
+    if (waiting) clearTimeout(waiting);
+    waiting = !behind ? null : setTimeout(() => {
+      waiting = null;
+      lag.textContent = `the readouts are for ${name(kernel)}: those for ${name(shown)} need the kernel, `
+        + "which is not answering";
+      lag.classList.toggle("svd-picture-stale", true);
+    }, KERNEL_WAIT_MS);
+  }
+
+  function layout(live) {
+    // One canvas pixel per device pixel when the picture was scaled to fit (or in the 1:1 view);
+    // a picture smaller than the space is stretched to the width, as an <img> would be.
     const oneToOne = model.get("one_to_one");
-    const exact = oneToOne || model.get("fitted");
+    const [fullWidth, fullHeight] = [model.get("image_width"), model.get("image_height")];
+    const fitted = live ? canvas.width !== fullWidth || canvas.height !== fullHeight : model.get("fitted");
+    const exact = oneToOne || fitted;
     const ratio = window.devicePixelRatio || 1;
     canvas.style.width = exact ? `${canvas.width / ratio}px` : "100%";
     canvas.style.height = exact ? `${canvas.height / ratio}px` : "auto";
     canvas.style.maxHeight = exact ? "none" : "80vh";
     canvas.style.objectFit = "contain";
     box.classList.toggle("svd-picture-scroll", oneToOne);
-    const [fullWidth, fullHeight] = [model.get("image_width"), model.get("image_height")];
     peep.textContent = oneToOne ? "fit to the window" : "1:1 pixels";
     note.textContent = oneToOne
       ? `every pixel of the ${fullHeight} × ${fullWidth} picture (rows × columns)`
-      : model.get("fitted")
-        ? `${fullHeight} × ${fullWidth} picture shown at ${canvas.height} × ${canvas.width} (rows × columns), scaled in the kernel`
+      : fitted
+        ? `${fullHeight} × ${fullWidth} picture shown at ${canvas.height} × ${canvas.width} (rows × columns)`
+          + (live ? ", rebuilt here from its factors" : ", scaled in the kernel")
         : "";
-    peep.style.display = model.get("fitted") || oneToOne ? "" : "none";
+    peep.style.display = fitted || oneToOne ? "" : "none";
   }
 
   function queuePaint() {
@@ -107,17 +330,24 @@ function render({ model, el }) {
     if (key === reported) return;
     reported = key;
     model.set("view_size", [width, height]);
-    model.save_changes();
+    try {
+      model.save_changes();
+    } catch (err) { /* no kernel (a static page): the picture stays at the size it has */ }
   }
 
   peep.addEventListener("click", () => {
     model.set("one_to_one", !model.get("one_to_one"));
     model.save_changes();
   });
-  const onChange = () => queuePaint();
-  model.on("change:pixels", onChange);
-  model.on("change:rank", onChange);
-  model.on("change:one_to_one", onChange);
+  const onPixels = () => { if (!isLive()) queuePaint(); };
+  const onLive = () => { if (isLive()) queuePaint(); };
+  const onKernelRank = () => { if (isLive()) readoutsNote(); else queuePaint(); };
+  const events = {
+    "change:pixels": onPixels, "change:rank": onKernelRank, "change:chroma_rank": onKernelRank,
+    "change:one_to_one": queuePaint, "change:live": queuePaint, "change:factors": onLive,
+    "change:live_rank": onLive, "change:live_chroma": onLive, "change:to_rgb": onLive,
+  };
+  for (const [name, handler] of Object.entries(events)) model.on(name, handler);
   const observer = new ResizeObserver(() => requestAnimationFrame(reportSize));
   observer.observe(el);
   window.addEventListener("resize", reportSize);
@@ -125,9 +355,10 @@ function render({ model, el }) {
   return () => {
     observer.disconnect();
     window.removeEventListener("resize", reportSize);
-    model.off("change:pixels", onChange);
-    model.off("change:rank", onChange);
-    model.off("change:one_to_one", onChange);
+    for (const [name, handler] of Object.entries(events)) model.off(name, handler);
+    if (building) clearTimeout(building);
+    if (waiting) clearTimeout(waiting);
+    layers = null;
   };
 }
 

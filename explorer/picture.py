@@ -1,15 +1,25 @@
-"""Picture: a widget that paints a uint8 image into a <canvas>, pixel for pixel.
+"""Picture: a widget that paints a picture into a <canvas>, pixel for pixel.
 
-The explorer's picture changes on every slider move, so it skips PNG: the kernel
-sends the raw bytes (1 byte a pixel for grey, 3 for RGB) and the browser copies
-them into a canvas. The browser reports how much room the view has (in device
-pixels); a larger image is scaled down in the kernel (``cv2.INTER_AREA``) to fit,
-or comes already scaled from the explorer (``show(..., fitted=...)``), and is painted
-at one canvas pixel per screen pixel. So what you see is exactly what
-was computed, at the resolution it is shown, and a 4-megapixel image sends about
-0.5 MB a move instead of 4 MB. The "1:1 pixels" button shows every pixel of the
-full image (scroll to move around). The canvas carries ``data-rank``, the rank of
-the picture painted, set when it is painted (the browser tests time it).
+Two ways to get the picture there:
+
+* **factors** (``show_factors``, then ``live = True``): the kernel sends the compressed form
+  once, U·Σ and Vᵀ averaged down to the size shown (float16, one plane for grey, Y, Cb and
+  Cr for colour), k(m + n) numbers a plane. The page rebuilds the rank-k picture itself
+  (``picture.js``): it keeps the running sum and adds or subtracts the rank-one layers that
+  change when the rank changes, starting from the nearest partial sum it keeps when that is
+  quicker. The rank comes from ``live_rank`` (and ``live_chroma``), which the explorer links
+  to its sliders in the browser (``jsdlink``), so a move never waits for the kernel and the
+  slider still works when there is no kernel (shut down, or a static HTML page). The kernel
+  then only reports ``rank`` (and ``chroma_rank``), the rank its readouts are for: the page
+  says when they are for an earlier rank, and when they need the kernel.
+* **pixels** (``show``): the kernel sends raw bytes (1 byte a pixel for grey, 3 for RGB),
+  scaled down in the kernel (``cv2.INTER_AREA``) to the room the browser reports. Used for
+  the error and original views, the "1:1 pixels" view (every pixel of the full image), and
+  any picture that is not a rank-k approximation.
+
+The browser reports how much room the view has (``view_size``, in device pixels). The canvas
+carries ``data-rank``, the rank of the picture painted, set when it is painted (the browser
+tests time it).
 
 Written with anywidget: plain JavaScript in ``picture.js``, no front-end build.
 """
@@ -64,6 +74,28 @@ class Picture(anywidget.AnyWidget):
     #: Show every pixel of the image, unscaled (the "1:1 pixels" button).
     one_to_one = traitlets.Bool(False).tag(sync=True)
 
+    # -- the picture rebuilt in the page from its factors (see show_factors) --
+    #: Paint the picture from ``factors`` at ``live_rank`` (unless 1:1 is on), not from ``pixels``.
+    live = traitlets.Bool(False).tag(sync=True)
+    #: For each plane: U·Σ transposed (rank x rows), then Vᵀ (rank x columns), little-endian.
+    factors = traitlets.Bytes(b"").tag(sync=True)
+    #: [planes, rank, rows, columns] of ``factors`` (planes: 1 grey, 3 for Y, Cb, Cr).
+    factor_shape = traitlets.List(traitlets.Int(), default_value=[0, 0, 0, 0]).tag(sync=True)
+    factor_dtype = traitlets.Unicode("float16").tag(sync=True)
+    #: RGB (0-255) = T @ (Y, Cb, Cr) + b, as the 3 rows of [T | b]; for grey, 255 x the plane.
+    to_rgb = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
+    #: The rank the page paints from factors: linked to the slider in the browser.
+    live_rank = traitlets.Int(1).tag(sync=True)
+    #: The chroma rank the page paints (colour): linked to the chroma slider in the browser.
+    live_chroma = traitlets.Int(1).tag(sync=True)
+    #: The chroma rank the kernel's readouts are for (colour), next to ``rank``.
+    chroma_rank = traitlets.Int(0).tag(sync=True)
+    #: How many layers the page may not have (a saved page keeps fewer than the slider offers).
+    full_rank = traitlets.Int(0).tag(sync=True)
+
+    #: How many pictures were shown (not synced: for code that waits for the next picture).
+    shows = traitlets.Int(0)
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._image = None
@@ -84,16 +116,68 @@ class Picture(anywidget.AnyWidget):
             raise ValueError(f"Picture.show expects a uint8 array (m, n) or (m, n, 3), "
                              f"got {image.dtype} with shape {image.shape}")
         self._image, self._rank = image, int(rank)
+        try:
+            self._show(fitted)
+        finally:
+            self.shows += 1
+
+    def _show(self, fitted):
+        image = self._image
+        if self.live and not self.one_to_one:  # the page rebuilds it: only say which rank this is
+            with self.hold_sync():
+                self.image_width, self.image_height = image.shape[1], image.shape[0]
+                self.rank = self._rank
+            return
         size = self.fit_size(image.shape)
         fits = fitted is not None and size is not None and fitted.shape == (*size, *image.shape[2:])
         self._push(fitted if fits else None)
 
-    def fit_size(self, shape):
+    def show_factors(self, US, Vh, *, to_rgb=None, full_rank=None, dtype="float16"):
+        """Send the factors the page rebuilds the picture from: ``US`` and ``Vh``, one
+        (rows x r) and (r x columns) array per plane (a list of 1 for grey, 3 for Y, Cb, Cr on
+        the 0-1 scale), and ``to_rgb``, the 3 x 4 matrix [T | b] that turns (Y, Cb, Cr) into
+        RGB on the 0-255 scale. ``full_rank``: the most ranks the slider offers (default r).
+        Returns the bytes sent.
+
+        >>> picture = Picture()
+        >>> picture.show_factors([np.ones((30, 2))], [np.ones((2, 40))])
+        280
+        >>> picture.factor_shape, picture.width, picture.height, picture.channels
+        ([1, 2, 30, 40], 40, 30, 1)
+        """
+        if dtype not in ("float16", "float32"):
+            raise ValueError(f"factors are sent as float16 or float32, not {dtype}")
+        (rows, r), cols = US[0].shape, Vh[0].shape[1]
+        if len(US) != len(Vh) or len(US) not in (1, 3) or any(
+                u.shape != (rows, r) or v.shape != (r, cols) for u, v in zip(US, Vh, strict=True)):
+            raise ValueError("show_factors expects 1 or 3 planes of U S (rows x r) and Vh (r x columns), "
+                             f"got {[u.shape for u in US]} and {[v.shape for v in Vh]}")
+        if len(US) == 3 and (to_rgb is None or np.shape(to_rgb) != (3, 4)):
+            raise ValueError("colour factors need to_rgb, the 3 x 4 matrix [T | b] from Y, Cb, Cr to RGB")
+        parts = []
+        for u, v in zip(US, Vh, strict=True):
+            parts += [np.ascontiguousarray(np.asarray(u).T, "<f2" if dtype == "float16" else "<f4"),
+                      np.ascontiguousarray(v, "<f2" if dtype == "float16" else "<f4")]
+        data = b"".join(part.tobytes() for part in parts)
+        with self.hold_sync():  # one message
+            self.factor_dtype = dtype
+            self.to_rgb = [] if to_rgb is None else [float(x) for x in np.asarray(to_rgb).ravel()]
+            self.factor_shape = [len(US), r, rows, cols]
+            self.full_rank = r if full_rank is None else int(full_rank)
+            self.factors = data
+            self.width, self.height, self.channels = cols, rows, 1 if len(US) == 1 else 3
+            if self._image is not None:
+                self.fitted = (rows, cols) != self._image.shape[:2]
+        return len(data)
+
+    def fit_size(self, shape, *, one_to_one=None):
         """(rows, columns) that a picture of ``shape`` is scaled down to in the view, or
-        None when it is shown as it is (it fits, the view size is not known, or 1:1 is on)."""
+        None when it is shown as it is (it fits, the view size is not known, or 1:1 is on;
+        ``one_to_one=False``: as if it were off)."""
         width, height = self.view_size
         m, n = shape[:2]
-        if self.one_to_one or width <= 0 or height <= 0 or (n <= width and m <= height):
+        one_to_one = self.one_to_one if one_to_one is None else one_to_one
+        if one_to_one or width <= 0 or height <= 0 or (n <= width and m <= height):
             return None
         scale = min(width / n, height / m)
         return max(1, round(m * scale)), max(1, round(n * scale))
@@ -104,6 +188,11 @@ class Picture(anywidget.AnyWidget):
         if size is None:
             return image, False
         return cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA), True
+
+    @property
+    def image(self):
+        """The whole picture last shown (uint8), which the PNG copy and the 1:1 view use."""
+        return self._image
 
     @property
     def value(self):
@@ -125,7 +214,7 @@ class Picture(anywidget.AnyWidget):
         return encoded.tobytes()
 
     def _push(self, fitted=None):
-        if self._image is None:
+        if self._image is None or (self.live and not self.one_to_one):
             return
         shown, fitted = (fitted, True) if fitted is not None else self.fit(self._image)
         m, n = self._image.shape[:2]

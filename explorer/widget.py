@@ -51,6 +51,11 @@ _ERROR_WHITE = math.ceil(255 / ERROR_GAIN)
 #: Seconds the slider must rest before the explorer computes SSIM (slow on big images).
 SETTLE_SECONDS = 0.3
 
+#: Bytes of float16 factors the page gets while no browser has said how big the view is (a
+#: notebook executed by nbconvert, whose widget state is saved with it): the picture at full
+#: size, with as many ranks as fit. A browser that reports its view gets every rank at that size.
+SAVED_FACTOR_BYTES = 256 * 2**10
+
 
 class RankExplorer:
     """Interactive rank explorer: a rank slider with the live reconstruction,
@@ -63,15 +68,20 @@ class RankExplorer:
     ``sources=False`` gives the compact version: rank controls, pictures,
     spectrum and readouts.
 
-    How it stays fast: the SVD is computed once per image (``RankCache``); a
-    slider move rebuilds A_k from a cached partial sum with one small matmul and
-    converts it with ``to_uint8``. The picture goes to the browser as raw pixels
-    (``explorer.picture``), at the size it is shown: a large image is computed
-    first at that size from its scaled-down factors, then at full size for the
-    readouts. The spectrum marker is blitted onto a cached figure. While you
-    drag, moves that arrive during a render are merged: only the latest rank is
-    drawn. SSIM, the one slow readout, is computed once the slider has rested
-    for ``SETTLE_SECONDS``.
+    How it stays fast: the page rebuilds the picture. The SVD is computed once per
+    image (``RankCache``) and the page gets U·Σ and Vᵀ once, averaged down to the size
+    shown, up to the slider's largest rank (float16: k(m + n) numbers, not m·n a
+    move). The slider is linked to the picture in the browser, so a move repaints at
+    once, adding or removing rank-one layers in the page, and keeps working with no
+    kernel (``explorer.picture``). The kernel then computes the readouts: it rebuilds
+    A_k from a cached partial sum with one small matmul and converts it with
+    ``to_uint8``, for PSNR and for the 1:1 view and the PNG copy; the page says when
+    the readouts are for an earlier rank. The spectrum marker is blitted onto a cached
+    figure. While you drag, moves that arrive during a render are merged: only the
+    latest rank is computed. SSIM, the one slow readout, is computed once the slider
+    has rested for ``SETTLE_SECONDS``. Before a browser has said how big the view is
+    (a notebook executed and saved by nbconvert), the page gets the factors at full
+    size, as many ranks as fit in ``SAVED_FACTOR_BYTES``.
 
     The first picture after an upload or a sample switch is fast too. In a running
     kernel, an image of at least ``APPROXIMATE_FROM_PIXELS`` pixels is shown first
@@ -157,8 +167,12 @@ class RankExplorer:
                       f"|A - A_k| x {ERROR_GAIN}: black = exact, white = off by {_ERROR_WHITE}+ grey levels",
                       "the image you started from"],
         )
-        # Raw pixels painted into a canvas, fitted to its room in the kernel (explorer/picture.py).
-        self.picture = Picture()
+        # The picture rebuilt in the page from its factors, at the rank the slider shows: the
+        # slider is linked to it in the browser (explorer/picture.py). Raw pixels for other views.
+        self.picture = Picture(live_rank=rank)
+        self._links = [widgets.jsdlink((self.slider, "value"), (self.picture, "live_rank"))]
+        self._factor_key = None  # what the factors on the page were made from
+        self.factor_bytes = 0  # bytes of the last factors sent
         self.caption = widgets.HTML()
         self.spectrum = widgets.Image(
             format="png", layout=full(width="100%", height="auto", object_fit="contain"))
@@ -198,6 +212,7 @@ class RankExplorer:
 
         self.slider.observe(self._on_rank, "value")
         self.view.observe(lambda change: self._redraw_picture(), "value")
+        self.picture.observe(lambda change: self._go_live(), "view_size")
         self._install(cache, label, notice)
 
     # -- showing it -----------------------------------------------------------
@@ -218,7 +233,7 @@ class RankExplorer:
         and in the browser), and drop the cached SVD."""
         self._cancel_settle()
         self._forget_exact_job()
-        for w in _widget_tree(self.widget):
+        for w in [*_widget_tree(self.widget), *self._links]:
             w.close()
         self.cache = None
 
@@ -447,18 +462,48 @@ class RankExplorer:
             _log.exception("RankExplorer could not draw rank %s", k)
             self._set_status(f"could not draw rank {k}: {type(err).__name__}: {err}", error=True)
 
-    def _draw(self, k):
-        """Picture, spectrum marker and cheap readouts for rank k (no SSIM).
+    def _factor_sums(self):
+        """The partial sums whose factors the page rebuilds the picture from, and the
+        [T | b] matrix to RGB (None for grey)."""
+        return [self.cache.sums], None
 
-        When the picture is scaled down on screen, the picture at that size goes out
-        first, computed from the scaled-down layers (``RankCache.picture(k, size=...)``,
-        a fraction of the work). The full-size picture, which the readouts, the 1:1 view
-        and the PNG copy use, is written right after into the buffer the Picture keeps.
+    def _go_live(self):
+        """Let the page rebuild the reconstruction from its factors: send them if the page
+        does not have them for this image and view size yet. The error and original views
+        are pixels from the kernel. Returns whether the page paints from factors."""
+        if self.cache is None:
+            return False
+        live = self.view.value == "reconstruction"
+        if live:
+            sums, to_rgb = self._factor_sums()
+            shape, r = sums[0].shape, sums[0].max_rank
+            rows, cols = self.picture.fit_size(shape, one_to_one=False) or shape
+            if min(self.picture.view_size) > 0:  # a browser said how big the view is: every rank
+                rank = r
+            else:  # no browser yet (a notebook being executed and saved): as many as fit
+                rank = max(1, min(r, SAVED_FACTOR_BYTES // (2 * len(sums) * (rows + cols))))
+            key = (sums[0], len(sums), rows, cols, rank)
+            old = self._factor_key
+            if old is None or old[0] is not key[0] or old[1:] != key[1:]:
+                factors = [s.scaled_factors(rows, cols, rank) for s in sums]
+                with self.picture.hold_sync():
+                    self.picture.image_height, self.picture.image_width = shape
+                    self.factor_bytes = self.picture.show_factors(
+                        [f[0] for f in factors], [f[1] for f in factors], to_rgb=to_rgb, full_rank=r)
+                self._factor_key = key
+        self.picture.live = live
+        return live
+
+    def _draw(self, k):
+        """Cheap readouts, spectrum marker and the full-size picture for rank k (no SSIM).
+
+        The page rebuilds the picture it shows from the factors it was sent (``_go_live``),
+        at the slider's rank, without waiting for this. The full-size picture, which the
+        readouts, the 1:1 view and the PNG copy use, is written into the buffer the Picture
+        keeps, and the Picture is told the rank (the page says when the readouts lag).
         """
         t0 = _now()
-        size = self._view_size()
-        if size is not None:
-            self.picture.show(self._recon_buffer, rank=k, fitted=self._fitted(k, size))
+        self._go_live()
         t1 = _now()
         recon = self.cache.picture(k, out=self._recon_buffer)  # = to_uint8(A_k)
         t2 = _now()
@@ -466,8 +511,7 @@ class RankExplorer:
         self._cancel_settle()
         self.readouts = self._readouts(k, recon)
         t3 = _now()
-        if size is None:
-            self.picture.show(self._picture(), rank=k)
+        self.picture.show(self._picture(), rank=k)  # with factors on the page: only the rank
         t4 = _now()
         if self._panel is not None:  # None just before the spectrum of a first picture is drawn
             self.spectrum.value = self._panel.draw(k)
@@ -477,19 +521,8 @@ class RankExplorer:
         t6 = _now()
         self.renders += 1
         self.timings = {name: 1000 * dt for name, dt in [
-            ("picture at view size", t1 - t0), ("A_k as uint8", t2 - t1), ("readouts", t3 - t2 + t6 - t5),
+            ("factors", t1 - t0), ("A_k as uint8", t2 - t1), ("readouts", t3 - t2 + t6 - t5),
             ("picture", t4 - t3), ("spectrum", t5 - t4), ("total", t6 - t0)]}
-
-    def _view_size(self):
-        """(rows, columns) the reconstruction is scaled down to on screen, or None: it is
-        shown as it is, or another view (error, original) is on."""
-        if self.view.value != "reconstruction":
-            return None
-        return self.picture.fit_size(self.cache.shape)
-
-    def _fitted(self, k, size):
-        """The rank-k reconstruction at ``size`` (rows, columns), from the scaled-down layers."""
-        return self.cache.picture(k, size=size)
 
     def _readouts(self, k, recon):
         m, n = self.cache.shape
@@ -551,9 +584,8 @@ class RankExplorer:
 
     def _redraw_picture(self):
         if self._recon is not None:
-            size = self._view_size()  # the reconstruction at the size shown, as a slider move sends it
-            fitted = None if size is None else self._fitted(self._shown, size)
-            self.picture.show(self._picture(), rank=self._shown, fitted=fitted)
+            self._go_live()  # the reconstruction from factors, the other views as pixels
+            self.picture.show(self._picture(), rank=self._shown)
             self.caption.value = self._caption()
 
     def _cancel_settle(self):

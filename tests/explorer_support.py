@@ -24,9 +24,13 @@ def png_bytes(img):
 
 
 def shown(explorer):
-    """The picture sent to the browser, as a uint8 array (no view size is known in these
-    tests, so it is the whole picture, pixel for pixel)."""
+    """The whole picture of the rank the kernel drew, as a uint8 array: the one the PNG copy
+    and the 1:1 view use (the page rebuilds what it shows from the factors), or the pixels
+    sent to the browser for the other views (no view size is known in these tests, so they
+    are the whole picture, pixel for pixel)."""
     p = explorer.picture
+    if p.live and not p.one_to_one:
+        return p.image
     return np.frombuffer(p.pixels, np.uint8).reshape(p.height, p.width)
 
 

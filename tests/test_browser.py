@@ -81,9 +81,12 @@ OPEN_S = 60  # open a notebook and start its kernel
 RUN_ALL_S = 120  # run one notebook top to bottom
 STEP_S = 15  # one slider move, or one browser action
 LATENCY_PRESSES = 20
-# DESIGN.md: key press to new picture painted, median: 30 ms at 1 megapixel, 60 ms at 4. The
-# smallest size has no target of its own; it is held to the 1-megapixel one.
-LATENCY_SIDES = {512: 30, 1000: 30, 2048: 60}  # square image side -> target in ms
+# DESIGN.md (issue 21): key press to the next frame after the new picture is painted, median:
+# one 60 Hz frame, 17 ms, at 1 and 4 megapixels, grey and colour, on any server; the page
+# rebuilds the picture from the factors. The smallest size is held to the same target.
+LATENCY_SIDES = {512: 17, 1000: 17, 2048: 17}  # square image side -> target in ms
+JUMP_TARGET_MS = 50  # Home / End: rank 1 <-> the largest rank
+JUMP_PRESSES = 6
 TARGET_LATENCY_MS = LATENCY_SIDES[1000]
 # A median above this many times the target fails the test, so that only a broken or badly
 # regressed slider fails, never a busy machine; the real medians are printed either way.
@@ -879,6 +882,108 @@ def measure_latency(page, scope, name, kernel_idle=None, slider=0):
     return line, medians
 
 
+def measure_jumps(page, scope, name, path):
+    """Median time from Home or End (rank 1 <-> the largest rank) to the new picture painted,
+    over JUMP_PRESSES presses, each after the readouts caught up with the one before."""
+    element = scope.element_handle()
+    handle = scope.locator(".noUi-handle").first
+    state = page.evaluate("(s) => __svd.sliderState(s)", element)
+    # the page builds its partial sums in the background after the factors arrive
+    sums = wait_for(page, "(s) => { const c = s.querySelector('canvas.svd-picture-canvas');"
+                    " return c.dataset.sums === 'built' && [c.dataset.sumsMs, c.dataset.spacing]; }", element,
+                    timeout_s=STEP_S, what=f"{name}: the page to build its partial sums")
+    handle.focus()
+    page.evaluate("(s) => __svd.startLatency(s)", element)
+    try:
+        for press in range(1, JUMP_PRESSES + 1):
+            key_name, target = ("End", state["max"]) if press % 2 else ("Home", state["min"])
+            page.keyboard.press(key_name)
+            wait_for(page, "(n) => __svd.latency.samples.length >= n", press, timeout_s=STEP_S,
+                     what=f"{name}: the new picture after {key_name}")
+            wait_for(page, "([s, t]) => __svd.sliderState(s).value === t"
+                     " && new RegExp(`(^|[^\\d.])${t}(?![\\d]|\\.\\d)`).test(__svd.sliderState(s).readout)",
+                     [element, target], timeout_s=STEP_S, what=f"{name}: the readout to show rank {target}")
+            wait_for(page, "(p) => __svd.kernelIdle(p)", path, timeout_s=STEP_S, what="the kernel to be idle")
+    finally:
+        samples = page.evaluate("(s) => __svd.stopLatency(s)", element)
+    frame = statistics.median(s["frame"] for s in samples)
+    layer_ms = page.evaluate("(s) => s.querySelector('canvas.svd-picture-canvas').dataset.layerMs", element)
+    verdict = "meets" if frame <= JUMP_TARGET_MS else "MISSES"
+    line = (f"{name}: Home / End (rank {state['min']} <-> {state['max']}), {len(samples)} presses: median key press "
+            f"to painted {statistics.median(s['load'] for s in samples):.0f} ms, to the next frame {frame:.0f} ms: "
+            f"{verdict} the {JUMP_TARGET_MS} ms target (the page built its partial sums, one every {sums[1]} "
+            f"ranks, in {sums[0]} ms after the factors arrived; one rank-one layer of one plane costs the page "
+            f"{layer_ms} ms)")
+    return line, frame
+
+
+# The canvas read back, against the kernel's to_uint8 of the scaled A_k at the rank painted.
+CANVAS_AGAINST = """([s, b64]) => {
+  const c = s.querySelector('canvas.svd-picture-canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const expected = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+  const n = c.width * c.height, channels = expected.length / n;
+  let worst = 0, off = 0;
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < 3; ch++) {
+      const diff = Math.abs(d[4 * i + ch] - expected[i * channels + (channels === 1 ? 0 : ch)]);
+      if (diff > worst) worst = diff;
+      if (diff) off++;
+    }
+  }
+  return {worst, off: off / (3 * n), pixels: n, channels, source: c.dataset.source};
+}"""
+
+KERNEL_PICTURE = """import base64
+_size = (HEIGHT, WIDTH)
+_picture = (explorer.colour_cache.picture(RANK, CHROMA, size=_size) if getattr(explorer, "in_colour", False)
+            else explorer.cache.picture(RANK, size=_size))
+print(base64.b64encode(_picture.tobytes()).decode(), end="")
+"""
+
+
+def check_pixel_agreement(page, scope, path, name, browser_report):
+    """Issue 21: the page's picture is within one grey level of the kernel's to_uint8 of the
+    scaled A_k at every pixel (float16 factors and another order of sums move a value by far
+    less than half a level, so only a value near a half level can round the other way)."""
+    canvas = page.evaluate("(s) => { const c = s.querySelector('canvas.svd-picture-canvas');"
+                           " return {w: c.width, h: c.height, rank: c.dataset.rank, chroma: c.dataset.chroma || '0',"
+                           " source: c.dataset.source}; }", scope.element_handle())
+    assert canvas["source"] == "factors", f"{name}: the picture was not rebuilt in the page: {canvas}"
+    code = (KERNEL_PICTURE.replace("HEIGHT", str(canvas["h"])).replace("WIDTH", str(canvas["w"]))
+            .replace("RANK", canvas["rank"]).replace("CHROMA", canvas["chroma"]))
+    expected = page.evaluate(PAGE_EXECUTE, [path, code])
+    result = page.evaluate(CANVAS_AGAINST, [scope.element_handle(), expected])
+    browser_report.append(
+        f"{name}: the canvas read back at rank {canvas['rank']}"
+        + (f", chroma rank {canvas['chroma']}" if canvas["chroma"] != "0" else "")
+        + f" ({canvas['w']}x{canvas['h']}): at most {result['worst']} level from the kernel's to_uint8 of the "
+        f"scaled A_k, {100 * result['off']:.2f} % of the values one level off")
+    assert result["worst"] <= 1, f"{name}: the page's picture is {result['worst']} levels off the kernel's"
+
+
+def check_without_kernel(page, scope, name, browser_report):
+    """With the kernel gone, a key press still repaints the picture (from the factors), and the
+    page says that the readouts need the kernel."""
+    element = scope.element_handle()
+    before = page.evaluate("(s) => { const c = s.querySelector('canvas.svd-picture-canvas');"
+                           " return {rank: Number(c.dataset.rank), painted: Number(c.dataset.painted)}; }", element)
+    handle = scope.locator(".noUi-handle").first
+    state = page.evaluate("(s) => __svd.sliderState(s)", element)
+    key_name, target = ("ArrowLeft", state["value"] - 1) if state["value"] > state["min"] else ("ArrowRight",
+                                                                                                  state["value"] + 1)
+    handle.focus()
+    page.keyboard.press(key_name)
+    wait_for(page, "([s, t]) => Number(s.querySelector('canvas.svd-picture-canvas').dataset.rank) === t",
+             [element, target], timeout_s=STEP_S, what=f"{name}: the picture of rank {target} with no kernel",
+             state=("(s) => s.querySelector('canvas.svd-picture-canvas').dataset.rank", element))
+    text = wait_for(page, "(s) => { const t = s.querySelector('.svd-picture-readouts').textContent;"
+                    " return /need the kernel/.test(t) && t; }", element, timeout_s=STEP_S,
+                    what=f"{name}: the page to say that the readouts need the kernel")
+    browser_report.append(f"{name}, no kernel: {key_name} repainted rank {before['rank']} -> {target}; "
+                          f"the page says: {text}")
+
+
 _latency_lines = []
 
 
@@ -1000,18 +1105,19 @@ COLOUR_PICTURE = 'helpers.sample_colour_image("astronaut")'
 
 
 def run_latency_notebook(lab, served, tab, path, side, explorer_class, setup="", picture=GREY_PICTURE,
-                         sliders=((0, ""),), before_shutdown=None):
+                         sliders=((0, ""),), before_shutdown=None, after_shutdown=None):
     """Open a notebook showing `explorer_class` on a side x side image; time 20 key presses on
     each of `sliders` ((index, label) pairs), then call `before_shutdown(page, scope)`.
     Returns (line, medians, kernel stages) for each slider."""
     source = (LATENCY_NOTEBOOK_SOURCE.replace("SIDE", str(side)).replace("EXPLORER", explorer_class)
               .replace("PICTURE", picture))
     name = f"Lab {side}x{side} ({side * side / 1e6:.2f} MP) {explorer_class}"
-    return time_sliders(lab, served, tab, path, setup + source, name, sliders, before_shutdown, KERNEL_STAGES)
+    return time_sliders(lab, served, tab, path, setup + source, name, sliders, before_shutdown, KERNEL_STAGES,
+                        after_shutdown)
 
 
 def time_sliders(lab, served, tab, path, source, name, sliders=((0, ""),), before_shutdown=None,
-                 kernel_stages=None):
+                 kernel_stages=None, after_shutdown=None):
     """Run a one-cell notebook showing a slider and a canvas picture; time key press to painted
     on each of `sliders`. Returns [(line, medians, what `kernel_stages` printed, as JSON)]."""
     page = tab.page
@@ -1026,6 +1132,10 @@ def time_sliders(lab, served, tab, path, source, name, sliders=((0, ""),), befor
     if before_shutdown is not None:
         before_shutdown(page, scope)
     page.evaluate("(p) => __svd.panel(p).sessionContext.shutdown()", path)
+    if after_shutdown is not None:
+        wait_for(page, "(p) => !__svd.panel(p).sessionContext.session", path, timeout_s=STEP_S,
+                 what="the kernel to shut down")
+        after_shutdown(page, scope)
     return results
 
 
@@ -1067,18 +1177,45 @@ def measure_floor(lab, served, tab, medians, channels):
     return line, floor
 
 
+def page_checks(tab, browser_report, path, name, jumps):
+    """At 1 MP: Home / End timed, the canvas read back against the kernel, then (after the kernel
+    is shut down) the slider still repaints. Returns the hooks for `time_sliders`."""
+
+    def before_shutdown(page, scope):
+        check_pixel_agreement(page, scope, path, name, browser_report)  # at the rank the presses reached
+        line, frame = measure_jumps(page, scope, name, path)
+        report_latency(browser_report, line)
+        jumps.append(frame)
+
+    def after_shutdown(page, scope):
+        tab.assert_no_console_errors()
+        count = len(tab.console_errors)
+        check_without_kernel(page, scope, f"Lab {name}", browser_report)
+        if len(tab.console_errors) > count:  # a widget that cannot reach the kernel may say so there
+            browser_report.append(f"Lab {name}, no kernel: the console logged " + "; ".join(tab.console_errors[count:]))
+            del tab.console_errors[count:]
+
+    return before_shutdown, after_shutdown
+
+
 @pytest.mark.parametrize("side", sorted(LATENCY_SIDES))
 def test_slider_latency(side, lab, served, tab, browser_report):
-    """DESIGN.md: key press to new picture painted, median <= 30 ms at 1 MP and <= 60 ms at 4 MP."""
+    """DESIGN.md: key press to the next frame after the new picture, median <= 17 ms at 1 and 4 MP;
+    at 1 MP also Home / End <= 50 ms, the page's picture within one level of the kernel's, and the
+    slider still repainting once the kernel is shut down."""
     target = LATENCY_SIDES[side]
     runs = [("new", f"latency_{side}.ipynb", "helpers.RankExplorer", "")]
+    jumps = []
     baseline = os.environ.get("SVD_BASELINE_HELPERS")
     if baseline:
         setup = BASELINE_EXPLORER.replace("PATH", repr(str(Path(baseline).resolve())))
         runs.append(("before", f"latency_{side}_before.ipynb", "baseline.RankExplorer", setup))
     frames = {}
     for label, path, explorer_class, setup in runs:
-        [(line, medians, kernel)] = run_latency_notebook(lab, served, tab, path, side, explorer_class, setup)
+        hooks = page_checks(tab, browser_report, path, f"{side}x{side} grey", jumps) if (
+            label == "new" and side == 1000) else (None, None)
+        [(line, medians, kernel)] = run_latency_notebook(lab, served, tab, path, side, explorer_class, setup,
+                                                         before_shutdown=hooks[0], after_shutdown=hooks[1])
         frames[label] = medians["frame"]
         stages = ", ".join(f"{key} {value:.1f}" for key, value in kernel.items())
         verdict = "meets" if medians["frame"] <= target else "MISSES"
@@ -1093,13 +1230,14 @@ def test_slider_latency(side, lab, served, tab, browser_report):
         )
     tab.assert_no_console_errors()
     limit = LATENCY_LIMIT_FACTOR * target
+    assert all(frame <= LATENCY_LIMIT_FACTOR * JUMP_TARGET_MS for frame in jumps), f"Home / End: {jumps} ms"
     assert frames["new"] <= limit, (
         f"median key press to new picture {frames['new']:.0f} ms at {side} x {side} is over the "
         f"{limit:.0f} ms limit (target {target} ms)"
     )
 
 
-COLOUR_LATENCY_SIDES = {1000: 30, 2048: 60}  # the grey targets hold for colour too (issue 11)
+COLOUR_LATENCY_SIDES = {1000: 17, 2048: 17}  # the grey targets hold for colour too (issues 11, 21)
 
 CANVAS_COLOURS = """(s) => {
   // How many pixels of the explorer's picture are not grey (R, G and B not all equal).
@@ -1125,7 +1263,9 @@ def test_colour_explorer_in_lab(side, lab, served, tab, browser_report):
     """The colour explorer: key press to painted on the luma and the chroma slider, within the grey
     targets; the grey/colour toggle repaints the picture in grey, then in colour again."""
     target, path = COLOUR_LATENCY_SIDES[side], f"colour_latency_{side}.ipynb"
-    toggled = {}
+    toggled, jumps = {}, []
+    checks, after_shutdown = page_checks(tab, browser_report, path, f"{side}x{side} colour", jumps) if (
+        side == min(COLOUR_LATENCY_SIDES)) else (None, None)
 
     def toggle(page, scope):
         name = f"colour explorer {side}x{side}"
@@ -1137,10 +1277,12 @@ def test_colour_explorer_in_lab(side, lab, served, tab, browser_report):
         if side == min(COLOUR_LATENCY_SIDES):
             save_screenshot(page, "lab_colour_explorer", scroller=f"__svd.panel({json.dumps(path)}).node"
                             ".querySelector('.jp-WindowedPanel-outer')")
+        if checks is not None:
+            checks(page, scope)
 
     results = run_latency_notebook(
         lab, served, tab, path, side, "helpers.ColourExplorer", picture=COLOUR_PICTURE,
-        sliders=((0, " luma slider"), (1, " chroma slider")), before_shutdown=toggle)
+        sliders=((0, " luma slider"), (1, " chroma slider")), before_shutdown=toggle, after_shutdown=after_shutdown)
     for line, medians, kernel in results:
         stages = ", ".join(f"{key} {value:.1f}" for key, value in kernel.items())
         verdict = "meets" if medians["frame"] <= target else "MISSES"
@@ -1157,6 +1299,32 @@ def test_colour_explorer_in_lab(side, lab, served, tab, browser_report):
 
 
 VOILA_SCROLLER = "__svd.scroller(document.body)"
+
+
+def stop_kernels(server):
+    """Kill the server's kernels (processes running ipykernel) and wait until they are gone."""
+    import psutil
+
+    kernels = [child for child in psutil.Process(server.process.pid).children(recursive=True)
+               if "ipykernel" in " ".join(child.cmdline())]
+    assert kernels, f"{server.name} runs no kernel"
+    for kernel in kernels:
+        kernel.kill()
+    psutil.wait_procs(kernels, timeout=10)
+
+
+def test_slider_latency_on_a_plain_server(lab_default_limit, served, tab, browser_report):
+    """Issue 21: the same 17 ms on a plain `jupyter lab` with none of our settings (no TCP_NODELAY,
+    as on a university hub), next to the floor on that server."""
+    side, target = 1000, LATENCY_SIDES[1000]
+    [(line, medians, kernel)] = run_latency_notebook(lab_default_limit, served, tab, "latency_plain_1000.ipynb",
+                                                     side, "helpers.RankExplorer")
+    verdict = "meets" if medians["frame"] <= target else "MISSES"
+    report_latency(browser_report, f"plain server: {line}: {verdict} the {target} ms target")
+    line, floor = measure_floor(lab_default_limit, served, tab, medians, channels=1)
+    report_floor(browser_report, "plain server: " + line, floor, medians)
+    tab.assert_no_console_errors()
+    assert medians["frame"] <= LATENCY_LIMIT_FACTOR * target, f"{line}: over {LATENCY_LIMIT_FACTOR} x the target"
 
 
 def test_explorer_slider_in_voila(voila, tab, browser_report, external_requests):
@@ -1197,6 +1365,9 @@ def test_explorer_slider_in_voila(voila, tab, browser_report, external_requests)
     assert not problems, "the Voila app shows errors after moving the slider:\n" + "\n".join(problems)
     save_screenshot(page, "voila_06_explorer_moved", scroller=VOILA_SCROLLER)
     tab.assert_no_console_errors()
+    stop_kernels(voila)  # as Binder's out-of-memory killer would: the page keeps the factors
+    check_without_kernel(page, found.first, "Voila explorer", browser_report)
+    del tab.console_errors[:]  # the page may log that it cannot reach the kernel: that is the point
     browser_report.append(
         f"Voila: explorer ready in {ran_s:.1f} s; " + ", ".join(f"{m[0]} {m[1]}->{m[2]}" for m in moves)
     )

@@ -25,6 +25,7 @@ from IPython.core.formatters import DisplayFormatter
 
 import helpers
 from explorer.cache import CHECKPOINT_BUDGET, checkpoint_spacing
+from explorer.widget import SAVED_FACTOR_BYTES
 
 
 def decode(data):
@@ -554,28 +555,55 @@ def test_the_picture_at_view_size_is_the_approximation_averaged_then_rounded(sha
     assert np.array_equal(cache.picture(5, size=shape), cache.picture(5))
 
 
-def test_a_scaled_down_view_gets_the_picture_at_its_size_first_then_the_full_picture():
+def page_picture(picture, k):
+    """The grey picture the page rebuilds at rank k from the factors it was sent, as
+    picture.js does: float16 factors, a float32 sum, 255 x A_k rounded half to even, clipped."""
+    planes, rank, rows, cols = picture.factor_shape
+    values = np.frombuffer(picture.factors, "<f2").astype(np.float32).reshape(planes, -1)[0]
+    us, vh = values[:rank * rows].reshape(rank, rows), values[rank * rows:].reshape(rank, cols)
+    return np.clip(np.rint(255 * (us[:k].T @ vh[:k])), 0, 255).astype(int)
+
+
+def test_a_scaled_down_view_gets_the_factors_at_its_size_and_no_pixels_per_move():
     img = photo(300, 400)
     explorer = helpers.RankExplorer(image=img, rank=20, sources=False)
     try:
+        assert explorer.picture.live and explorer.picture.pixels == b""  # factors, no pixels
         explorer.picture.view_size = [200, 600]  # as the browser reports it: 150 x 200 on screen
+        assert explorer.picture.factor_shape == [1, 300, 150, 200]  # every rank, at the size shown
+        assert explorer.factor_bytes == 2 * 300 * (150 + 200)  # float16: k(m + n) values
         sent = []
-        explorer.picture.observe(lambda change: sent.append(shown(explorer).copy()), "pixels")
-        explorer.set_rank(33)
-        assert len(sent) == 1 and sent[0].shape == (150, 200)
-        assert np.array_equal(sent[0], explorer.cache.picture(33, size=(150, 200)))
+        explorer.picture.observe(lambda change: sent.append(change.name), ["pixels", "factors"])
+        for k in (33, 1, 300):
+            explorer.set_rank(k)
+            assert explorer.picture.rank == k  # the rank the readouts are for
+            small = explorer.cache.picture(k, size=(150, 200)).astype(int)
+            assert np.abs(page_picture(explorer.picture, k) - small).max() <= 1, k
+        assert sent == []  # a move sends neither pixels nor factors
         # the full picture is what the readouts, the PNG copy and the 1:1 view use
-        assert np.array_equal(decode(explorer.picture.value), explorer.images(33)[0])
+        assert np.array_equal(decode(explorer.picture.value), explorer.images(300)[0])
+        explorer.set_rank(33)
         assert explorer.readouts["psnr"] == pytest.approx(helpers.psnr(img, explorer.images(33)[0]), abs=1e-9)
         explorer.picture.one_to_one = True
+        assert np.frombuffer(explorer.picture.pixels, np.uint8).size == 300 * 400
         assert np.array_equal(shown(explorer), explorer.images(33)[0])
         explorer.picture.one_to_one = False
-        explorer.view.value = "error"  # not linear in A_k: the full error view, scaled down
+        explorer.view.value = "error"  # not linear in A_k: the full error view, scaled down, as pixels
+        assert not explorer.picture.live
         error = cv2.resize(explorer.images(33)[1], (200, 150), interpolation=cv2.INTER_AREA)
         assert np.array_equal(shown(explorer), error)
-        explorer.view.value = "reconstruction"  # back: the same pixels as the slider move sent
-        assert np.array_equal(shown(explorer), sent[0])
-        explorer.set_rank(34)
-        assert np.array_equal(shown(explorer), explorer.cache.picture(34, size=(150, 200)))
+        explorer.view.value = "reconstruction"  # back to the factors the page has
+        assert explorer.picture.live and sent.count("factors") == 0
+    finally:
+        explorer.close()
+
+
+def test_before_a_view_is_known_the_saved_factors_fit_their_budget():
+    explorer = helpers.RankExplorer(sample="camera", rank=50, sources=False)
+    try:
+        planes, rank, rows, cols = explorer.picture.factor_shape
+        assert (planes, rows, cols) == (1, 512, 512) and explorer.factor_bytes <= SAVED_FACTOR_BYTES
+        assert rank == SAVED_FACTOR_BYTES // (2 * (512 + 512)) and explorer.picture.full_rank == 512
+        assert np.abs(page_picture(explorer.picture, 50) - explorer.images(50)[0]).max() <= 1
     finally:
         explorer.close()

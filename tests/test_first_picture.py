@@ -55,12 +55,12 @@ async def background_idle():
 
 def run_in_loop(explorer, script):
     """Run ``await script(painted)``; ``painted`` collects (rank, picture shape, exact factors?)
-    each time the explorer sends new pixels (the readouts are set just before)."""
+    each time the explorer shows a new picture (the readouts are set just before)."""
     painted = []
 
     async def main():
         explorer.picture.observe(lambda change: painted.append(
-            (explorer.readouts["k"], shown(explorer).shape, explorer.cache.exact)), "pixels")
+            (explorer.readouts["k"], shown(explorer).shape, explorer.cache.exact)), "shows")
         await script(painted)
 
     asyncio.run(main())
@@ -309,7 +309,7 @@ def test_a_sample_switch_in_a_real_kernel_shows_randomized_then_exact():
             "import helpers\n"
             "e = helpers.RankExplorer(sample='camera', rank=60)\n"
             "painted = []\n"
-            "e.picture.observe(lambda c: painted.append((e.readouts['k'], e.cache.exact)), 'pixels')\n"
+            "e.picture.observe(lambda c: painted.append((e.readouts['k'], e.cache.exact)), 'shows')\n"
             "print(e.sample_picker.comm.comm_id, list(e.sample_picker.options).index('hubble'), end='')"
         ).split()
         data = {"method": "update", "state": {"index": int(index)}, "buffer_paths": []}
