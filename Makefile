@@ -74,8 +74,10 @@ bench: $(VENV)/.class-env
 	$(PY) bench/bench_colour.py
 	$(PY) bench/bench_svd.py
 	$(DETERMINISTIC) $(PY) bench/bench_series.py
-	@echo "Browser figures (key press to painted at 0.26, 1 and 4 MP; file chosen to first picture)"
-	@echo "are printed by the browser tests: $(PY) -m pytest tests/test_browser.py -k 'latency or uploads'"
+	@echo "Browser figures (key press to painted at 0.26, 1 and 4 MP, the picture rebuilt in the page next to"
+	@echo "the old kernel round trip, with and without our server settings; file chosen to first picture)"
+	@echo "are printed by the browser tests and kept in screenshots/latency.txt:"
+	@echo "  $(PY) -m pytest tests/test_browser.py -k 'latency or colour_explorer or uploads'"
 
 # A stack of images larger than the Dask workers' memory, streamed through svd_compressed
 # (about 3.3 GB of float32 through 2 workers capped at 1 GB each; a few minutes on 2 cores).
