@@ -12,6 +12,7 @@ Projector mode is larger text, readouts of 22 px, and the spectrum drawn with la
 """
 
 import os
+import sys
 import urllib.parse
 
 import anywidget
@@ -116,6 +117,8 @@ def projector_mode(query: str | None = None) -> bool:
         except ImportError:  # run outside Voila
             query = os.environ.get("QUERY_STRING", "")
         else:
+            if os.environ.get("VOILA_PREHEAT") == "True":  # in Voila's log: the next page opens fast
+                print("app: preheated kernel ready, waiting for a page", file=sys.__stderr__, flush=True)
             query = get_query_string() or ""
     value = urllib.parse.parse_qs(query).get("projector", ["0"])[-1].strip().lower()
     return value in ("1", "true", "yes", "on")
