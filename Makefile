@@ -43,8 +43,9 @@ JUPYTER_CONFIG := JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config"
 lab: $(VENV)/.class-env
 	$(JUPYTER_CONFIG) $(BIN)/jupyter lab $(AS_ROOT) notebooks/00_start_here.ipynb
 
+# The explorer alone on one screen (app/explorer.ipynb); a kernel is started ahead, so a page opens in about 2 s.
 app: $(VENV)/.class-env
-	$(JUPYTER_CONFIG) $(BIN)/voila notebooks/06_explorer.ipynb
+	$(JUPYTER_CONFIG) $(BIN)/voila --preheat_kernel=True --pool_size=1 app/explorer.ipynb
 
 # The browser tests (tests/test_browser.py) need Chromium: without it they skip, or fail when CI=true.
 test: $(VENV)/.test-env

@@ -178,11 +178,13 @@ class ColourSpectrumPanel:
 
     COLOURS = {"Y": "black", "Cb": "tab:blue", "Cr": "tab:red"}
 
-    def __init__(self, spectra, size=(4.6, 3.2), dpi=100):
+    def __init__(self, spectra, size=(4.6, 3.2), dpi=100, scale=1.0):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        self.figure = fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+        # scale: text `scale` times larger in a panel of the same pixel size
+        self.figure = fig = Figure(figsize=(size[0] / scale, size[1] / scale), dpi=dpi * scale,
+                                   layout="constrained")
         self._canvas = FigureCanvasAgg(fig)
         ax = fig.subplots()
         self._s = {}
@@ -249,7 +251,8 @@ class ColourExplorer(RankExplorer):
     ('colour', 61500)
     """
 
-    def __init__(self, image=None, *, sample="astronaut", rank=50, chroma_rank=None, sources=True):
+    def __init__(self, image=None, *, sample="astronaut", rank=50, chroma_rank=None, sources=True,
+                 spectrum_scale=1.0):
         import ipywidgets as widgets
 
         self.colour_cache = None
@@ -271,7 +274,7 @@ class ColourExplorer(RankExplorer):
             grey = image if image.ndim == 2 else luma(image)
         else:  # the sample is loaded (in colour) by _load, through _read
             self._next_rgb, self._next_planes, grey = None, None, None
-        super().__init__(grey, sample=sample, rank=rank, sources=sources)
+        super().__init__(grey, sample=sample, rank=rank, sources=sources, spectrum_scale=spectrum_scale)
         self.picture.live_chroma = self.chroma_slider.value
         self._links.append(widgets.jsdlink((self.chroma_slider, "value"), (self.picture, "live_chroma")))
         children = list(self.widget.children)
@@ -310,7 +313,7 @@ class ColourExplorer(RankExplorer):
 
     def _use_colour_cache(self, colour_cache, panel=True):
         self.colour_cache = colour_cache
-        self._colour_panel = ColourSpectrumPanel(colour_cache.spectra) if panel else None
+        self._colour_panel = ColourSpectrumPanel(colour_cache.spectra, scale=self.spectrum_scale) if panel else None
         self._colour_buffer = np.empty((*colour_cache.shape, 3), np.uint8)
         with self._quietly():
             self.chroma_slider.max = colour_cache.max_rank
@@ -435,7 +438,7 @@ class ColourExplorer(RankExplorer):
     def _redraw_spectrum(self):
         # After a fast first picture: the colour panel too, drawn now (see _install)
         if self.colour_cache is not None and self._colour_panel is None:
-            self._colour_panel = ColourSpectrumPanel(self.colour_cache.spectra)
+            self._colour_panel = ColourSpectrumPanel(self.colour_cache.spectra, scale=self.spectrum_scale)
         if not self.in_colour:
             return super()._redraw_spectrum()
         if self._shown is not None:

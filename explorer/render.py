@@ -29,7 +29,7 @@ class _SpectrumPanel:
     marker at k. The figure is drawn once; a move restores the cached background
     and redraws only the marker artists (blitting), then encodes a PNG."""
 
-    def __init__(self, singular_values, energy, size=(4.6, 3.6), dpi=100):
+    def __init__(self, singular_values, energy, size=(4.6, 3.6), dpi=100, scale=1.0):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -38,7 +38,9 @@ class _SpectrumPanel:
         self._s = np.maximum(s, floor)  # exact zeros cannot go on a log axis
         self._energy = np.asarray(energy) * 100
         ranks = np.arange(1, len(s) + 1)
-        self.figure = fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+        # scale: text `scale` times larger in a panel of the same pixel size
+        self.figure = fig = Figure(figsize=(size[0] / scale, size[1] / scale), dpi=dpi * scale,
+                                   layout="constrained")
         self._canvas = FigureCanvasAgg(fig)
         top, bottom = fig.subplots(2, 1, sharex=True)
         top.semilogy(ranks, self._s, lw=1.2, color="tab:blue")

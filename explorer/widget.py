@@ -103,6 +103,9 @@ class RankExplorer:
         Starting rank, clamped to 1..min(m, n).
     sources : bool
         Show the sample dropdown and the upload button.
+    spectrum_scale : float
+        Text of the spectrum panel this many times larger, in a panel of the same size
+        (the app's projector mode, app/explorer.ipynb).
 
     >>> explorer = RankExplorer(sample="camera", rank=20)
     >>> explorer.set_rank(30)
@@ -123,9 +126,10 @@ class RankExplorer:
     VIEWS = (("reconstruction", "reconstruction"), (f"error ×{ERROR_GAIN}", "error"), ("original", "original"))
 
     def __init__(self, image: np.ndarray | None = None, *, sample: str = "camera", rank: int = 50,
-                 sources: bool = True):
+                 sources: bool = True, spectrum_scale: float = 1.0):
         import ipywidgets as widgets
 
+        self.spectrum_scale = spectrum_scale  # text size of the spectrum panel (the app's projector mode)
         self.sources = sources
         self.renders = 0  # how many pictures were drawn (coalescing merges requests)
         self.timings = {}  # milliseconds per stage of the last render
@@ -319,7 +323,7 @@ class RankExplorer:
         first_fast = loop is not None and not cache.exact
         r = cache.max_rank
         # the picture first; the spectrum (about 0.2 s to draw) and SSIM right after it
-        self._panel = None if first_fast else _SpectrumPanel(cache.decomposition.S, cache.energy)
+        self._panel = None if first_fast else _SpectrumPanel(cache.decomposition.S, cache.energy, scale=self.spectrum_scale)
         self._recon_buffer = np.empty(cache.shape, np.uint8)  # the picture on screen, reused
         with self._quietly():
             self.rank_box.max = r  # the box first: the link would clamp the slider back
@@ -355,7 +359,7 @@ class RankExplorer:
         if generation != self._generation or self.cache is None or self._panel is not None:
             return
         _release_memory()  # the previous image's cache, now that the picture is on its way
-        self._panel = _SpectrumPanel(self.cache.decomposition.S, self.cache.energy)
+        self._panel = _SpectrumPanel(self.cache.decomposition.S, self.cache.energy, scale=self.spectrum_scale)
         self._redraw_spectrum()
         self._schedule_settle()
 
@@ -398,7 +402,7 @@ class RankExplorer:
         if cache is None:
             return
         self.cache = cache
-        self._panel = _SpectrumPanel(cache.decomposition.S, cache.energy)
+        self._panel = _SpectrumPanel(cache.decomposition.S, cache.energy, scale=self.spectrum_scale)
         r = cache.max_rank
         with self._quietly():
             self.rank_box.max = r
