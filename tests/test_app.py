@@ -157,6 +157,11 @@ def press_and_wait(page, key, expected):
              state=(f"() => document.querySelector({json.dumps(PICTURE)}).dataset.rank", None))
 
 
+def slider_value(page):
+    return int(float(page.evaluate("() => document.querySelector('.rank-explorer-slider .noUi-handle')"
+                                   ".getAttribute('aria-valuenow')")))
+
+
 def slider_max(page):
     return int(page.evaluate("() => document.querySelector('.rank-explorer-slider .noUi-handle')"
                              ".getAttribute('aria-valuemax')").split(".")[0])
@@ -172,7 +177,11 @@ def test_app_is_the_explorer_on_one_screen(app, tab, browser_report):
                           f"page {facts['scrollHeight']} px tall in a {SCREEN['height']} px window; "
                           f"readouts {facts['readoutPx']:.0f} px")
     # The keyboard, with nothing clicked: arrows, End and Home, each repainting the picture.
-    start, top = painted_rank(page), slider_max(page)
+    # The picture may first come from the fast first picture's factors; wait for the slider's rank.
+    start, top = slider_value(page), slider_max(page)
+    wait_for(page, f"(k) => document.querySelector({json.dumps(PICTURE)}).dataset.rank === String(k)",
+             start, timeout_s=STEP_S, what=f"the picture painted at the slider's rank {start}",
+             state=(f"() => document.querySelector({json.dumps(PICTURE)}).dataset.rank", None))
     press_and_wait(page, "ArrowRight", start + 1)
     press_and_wait(page, "End", top)
     press_and_wait(page, "Home", 1)
