@@ -5,7 +5,6 @@ or one ImageError naming the file: never a foreign exception, never a silently w
 in formats Pillow recognises but cannot decode are called unsupported, not damaged.
 """
 
-import io
 import struct
 import sys
 import zlib
@@ -16,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import EpsImagePlugin, Image, ImageFile
+from test_loader import pil_bytes
 
 import helpers
 from helpers import ImageError, load_colour, load_greyscale
@@ -35,12 +35,6 @@ def png(width, height, *, depth=8, colour_type=0, extra=b"", rows=None):
             + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
 
 
-def saved(image, fmt, **options):
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
 def with_tiff_compression(data, code):
     """A little-endian TIFF with its compression tag (259) set to ``code``."""
     data = bytearray(data)
@@ -53,7 +47,7 @@ def with_tiff_compression(data, code):
 
 
 def grey_tiff():
-    return saved(Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)), "TIFF",
+    return pil_bytes(Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)), "TIFF",
                  compression="tiff_adobe_deflate")
 
 
@@ -172,7 +166,7 @@ def test_a_bug_in_our_code_is_not_hidden_as_an_image_error(monkeypatch):
         raise TypeError("a bug outside Pillow")
     monkeypatch.setattr(helpers.ImageOps, "exif_transpose", broken)
     with pytest.raises(TypeError, match="a bug outside Pillow"):
-        load_greyscale(saved(Image.new("L", (4, 4)), "PNG"))
+        load_greyscale(pil_bytes(Image.new("L", (4, 4)), "PNG"))
 
 
 # --- random damage to valid files --------------------------------------------------------
@@ -182,11 +176,11 @@ def valid_files():
     pixels = (np.add.outer(np.arange(24) * 8, np.arange(32) * 4) + rng.integers(0, 40, (24, 32))).astype(np.uint8)
     rgb = Image.fromarray(np.stack([pixels, pixels[::-1], 255 - pixels], axis=2))
     return {
-        "PNG": saved(rgb, "PNG"),
-        "JPEG": saved(rgb, "JPEG", quality=80),
-        "GIF": saved(rgb.convert("P"), "GIF"),
-        "TIFF": saved(rgb, "TIFF", compression="tiff_lzw"),
-        "WebP": saved(rgb, "WEBP", quality=80),
+        "PNG": pil_bytes(rgb, "PNG"),
+        "JPEG": pil_bytes(rgb, "JPEG", quality=80),
+        "GIF": pil_bytes(rgb.convert("P"), "GIF"),
+        "TIFF": pil_bytes(rgb, "TIFF", compression="tiff_lzw"),
+        "WebP": pil_bytes(rgb, "WEBP", quality=80),
     }
 
 
