@@ -90,3 +90,24 @@ lint: $(VENV)/.test-env
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The course website: the executed notebooks as a Jupyter Book (site/build.py), built offline in
+# build/site/_build/html with its own tools in .venv-site (requirements-site.txt) and the widget
+# front ends from npm (site/package-lock.json). SITE_REPO_URL, SITE_BRANCH and SITE_JUPYTERHUB_URL
+# set what the launch buttons open (site/build.py). `make test-site` builds it and reads every page
+# in Chromium; plain `make test` skips those tests.
+.PHONY: site test-site
+SITE_VENV := .venv-site
+$(SITE_VENV)/.site-env: requirements-site.txt
+	@test -x $(SITE_VENV)/bin/python || { python=$$(PYTHON="$(PYTHON)" $(SHELL) tools/find_python.sh) \
+		&& echo "make: creating $(SITE_VENV) with $$python" && "$$python" -m venv $(SITE_VENV); }
+	$(SITE_VENV)/bin/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(SITE_VENV)/bin/python -m pip install --quiet -r requirements-site.txt
+	touch $@
+
+site: $(SITE_VENV)/.site-env
+	SITE_REPO_URL="$(SITE_REPO_URL)" SITE_BRANCH="$(SITE_BRANCH)" SITE_JUPYTERHUB_URL="$(SITE_JUPYTERHUB_URL)" \
+		$(SITE_VENV)/bin/python site/build.py
+
+test-site: $(VENV)/.test-env $(SITE_VENV)/.site-env
+	SITE_TESTS=1 SITE_PYTHON=$(SITE_VENV)/bin/python $(PY) -m pytest -p no:cacheprovider tests/test_site.py tests/test_html_export.py
