@@ -217,6 +217,7 @@ def main():
     subprocess.run([str(jupyter_book), "build", str(SRC), "--path-output", str(BUILD), "--builder", "html",
                     "--warningiserror", "--keep-going", "--quiet"], check=True)
     pages = check_pages()
+    (HTML / ".nojekyll").touch()  # GitHub Pages: serve _static and _images as they are
     total = sum(f.stat().st_size for f in HTML.rglob("*") if f.is_file())
     print(f"site: repository {repo_url}; built in {time.perf_counter() - start:.0f} s, "
           f"{total / 1e6:.1f} MB in all")

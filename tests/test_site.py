@@ -54,7 +54,11 @@ def site(browser_report):
     total = sum(f.stat().st_size for f in html.rglob("*") if f.is_file())
     browser_report.append(f"site: built in {seconds:.1f} s; {len(PAGES)} pages, {total / 1e6:.1f} MB in all")
     for page, size in sizes.items():
-        browser_report.append(f"site: {page}.html {size / 1e3:,.0f} kB")
+        images = {html / "_images" / name for name in re.findall(r'src="(?:\.\./)?_images/([^"]+)"',
+                                                                   (html / f"{page}.html").read_text(encoding="utf-8"))}
+        weight = size + sum(image.stat().st_size for image in images)
+        browser_report.append(f"site: {page}.html {size / 1e3:,.0f} kB; with its figures ({len(images)}) "
+                              f"{weight / 1e3:,.0f} kB")
     return html, done.stdout + done.stderr
 
 
@@ -138,9 +142,30 @@ def test_page_offline(served, browser, page_name):
         assert page.locator("input.course-hub-url").count() == 1
         assert "Colab is not supported" in page.inner_text(".course-launch")
         assert page.locator("a[href*='colab.research.google.com']").count() == 0
-        assert page.locator("details[open]").count() == 0
+        # Folded solutions: closed, each with its code inside.
+        folds = page.evaluate("() => [...document.querySelectorAll('details')].map(d => [d.open, !!d.querySelector('pre')])")
+        assert all(not is_open for is_open, _ in folds), f"unfolded: {folds}"
+        assert sum(has_code for _, has_code in folds) >= len(folds) // 2, f"folds without code: {folds}"
+        # Every formula typeset by the vendored MathJax.
+        formulas = page.locator(".math").count()
+        if formulas:
+            page.wait_for_function("(n) => document.querySelectorAll('mjx-container').length >= n", arg=formulas,
+                                   timeout=30_000)
         assert not page.errors, "\n".join(page.errors)
         assert not off_machine.refused, f"requests off the machine: {off_machine.refused}"
+    finally:
+        page.context.close()
+
+
+def test_search_finds_a_lesson(served, browser):
+    off_machine = OffMachine()
+    page = new_page(browser, off_machine)
+    try:
+        page.goto(served + "search.html?q=eigenfaces", wait_until="load")
+        page.wait_for_selector("#search-results li a", timeout=30_000)
+        titles = page.locator("#search-results li a").all_inner_texts()
+        assert any(title.startswith("09") for title in titles), titles
+        assert not page.errors and not off_machine.refused, (page.errors, off_machine.refused)
     finally:
         page.context.close()
 
@@ -159,7 +184,7 @@ def test_hub_field_opens_nbgitpuller_link(served, browser):
         page.context.close()
 
 
-@pytest.mark.parametrize("page_name", ["notebooks/06_explorer", "notebooks/04_truncation"])
+@pytest.mark.parametrize("page_name", ["notebooks/06_explorer", "notebooks/04_truncation", "notebooks/07_colour"])
 def test_slider_repaints_without_kernel(served, browser, browser_report, page_name):
     off_machine = OffMachine()
     page = new_page(browser, off_machine)

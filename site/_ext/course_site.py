@@ -59,16 +59,16 @@ def launch_box(app, pagename, has_widgets):
 
 
 def add_launch_box(app, pagename, templatename, context, doctree):
+    # Jupyter Book always loads sphinx-thebe, which declares THEBE_JS_URL twice on a page (an
+    # error in the console) and would fetch thebe from unpkg.com on a click. The site has no thebe
+    # button (launch_buttons.thebe is false), so its scripts are left out of every page.
+    context["script_files"] = [js for js in context.get("script_files", [])
+                               if "thebe" not in str(js.filename or "") and "THEBE" not in str(js.attributes.get("body", ""))]
     if doctree is None or "body" not in context:
-        return
+        return  # search and index pages: no notebook to run
     has_widgets = "application/vnd.jupyter.widget-state+json" in context["body"] or any(
         "widget-state" in str(js) for js in context.get("script_files", []))
     context["body"] = launch_box(app, pagename, has_widgets) + context["body"]
-    # Jupyter Book always loads sphinx-thebe, which declares THEBE_JS_URL twice on a page (an
-    # error in the console) and would fetch thebe from unpkg.com on a click. The site has no thebe
-    # button (launch_buttons.thebe is false), so its scripts are left out.
-    context["script_files"] = [js for js in context.get("script_files", [])
-                               if "thebe" not in str(js.filename or "") and "THEBE" not in str(js.attributes.get("body", ""))]
 
 
 def add_vendor_folder(app, config):
