@@ -59,12 +59,12 @@ def repository_url():
         found = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"],
                                capture_output=True, text=True)
         url = found.stdout.strip() if found.returncode == 0 else ""
-    url = re.sub(r"^git@([^:]+):", r"https://\1/", url)
+    url = re.sub(r"^(ssh://)?git@([^:/]+)[:/]", r"https://\2/", url)
     url = re.sub(r"\.git$", "", url.rstrip("/"))
-    if not url:
-        print(f"site: WARNING: no repository URL (no SITE_REPO_URL, no git remote 'origin'): the launch "
-              f"buttons point at the placeholder {PLACEHOLDER_REPO}; set it with "
-              "`make site SITE_REPO_URL=https://github.com/ORG/REPO`")
+    if not re.match(r"^https?://[^/]+/.+", url):
+        found = f"git remote 'origin' is {url!r}, not a web address" if url else "no git remote 'origin'"
+        print(f"site: WARNING: no repository URL (no SITE_REPO_URL, {found}): the launch buttons point at "
+              f"the placeholder {PLACEHOLDER_REPO}; set it with `make site SITE_REPO_URL=https://github.com/ORG/REPO`")
         url = PLACEHOLDER_REPO
     return url
 
