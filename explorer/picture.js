@@ -382,6 +382,7 @@ function render({ model, el }) {
       queuePaint();
     });
     glPainter = opened.painter || null;
+    canvas.webgl = glPainter && glPainter.glCanvas; // the canvas the shader draws on (tests lose it)
     glWhy = opened.why || "";
     glRenderer = opened.renderer || "";
     return glPainter;

@@ -1304,6 +1304,8 @@ def test_webgl2_path_in_lab(mode, lab, served, tab, browser_report):
         if page.evaluate(WEBGL2_RENDERER) is None:
             _cannot_run_webgl2()
         checks(page, scope)
+        if mode == "grey":  # the GPU takes the context away: the next key press paints with JS
+            check_context_loss(page, scope, path, name, browser_report)
 
     [(line, medians, kernel)] = time_sliders(lab, served, tab, path, source, f"Lab {name}",
                                              before_shutdown=before_shutdown, kernel_stages=KERNEL_STAGES,
@@ -1312,6 +1314,24 @@ def test_webgl2_path_in_lab(mode, lab, served, tab, browser_report):
                                    "here)")
     tab.assert_no_console_errors()
     assert len(jumps) == 1
+
+
+def check_context_loss(page, scope, path, name, browser_report):
+    """Lose the shader's WebGL2 context (WEBGL_lose_context), press a key: the page paints
+    the new rank with the JS running sum, says why, and still agrees with the kernel."""
+    element = scope.element_handle()
+    page.evaluate("(s) => s.querySelector('canvas.svd-picture-canvas').webgl.getContext('webgl2')"
+                  ".getExtension('WEBGL_lose_context').loseContext()", element)
+    rank = int(page.evaluate("(s) => s.querySelector('canvas.svd-picture-canvas').dataset.rank", element))
+    press_key(page, scope, "ArrowLeft" if rank > 1 else "ArrowRight")
+    target = rank - 1 if rank > 1 else 2
+    why = wait_for(page, "([s, t]) => { const c = s.querySelector('canvas.svd-picture-canvas');"
+                   " return Number(c.dataset.rank) === t && c.dataset.path === 'js' && c.dataset.pathWhy; }",
+                   [element, target], timeout_s=STEP_S, what=f"{name}: the JS path to paint after the context loss",
+                   state=("(s) => ({...s.querySelector('canvas.svd-picture-canvas').dataset})", element))
+    wait_for(page, "(p) => __svd.kernelIdle(p)", path, timeout_s=STEP_S, what="the kernel to be idle")
+    report_latency(browser_report, f"{name}: WebGL2 context lost, rank {rank} -> {target} painted with js ({why})")
+    check_pixel_agreement(page, scope, path, f"{name}, after the context loss", browser_report)
 
 
 def _cannot_run_webgl2():
