@@ -378,6 +378,21 @@ def voila(served):
     try:
         yield server
     finally:
+        # Voila has no kernel API to shut its kernels down with, and on TERM it waits for each
+        # to end politely (about 10 s): end them first, as stop_kernels does.
+        import psutil
+
+        try:
+            kernels = [child for child in psutil.Process(server.process.pid).children(recursive=True)
+                       if "ipykernel" in " ".join(child.cmdline())]
+        except psutil.Error:
+            kernels = []
+        for kernel in kernels:
+            try:
+                kernel.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(kernels, timeout=10)
         stop_server(server)
 
 
