@@ -132,9 +132,15 @@ class Layers {
 // pixel (i, j) the shader sums the first k layers, u_l[i]·v_l[j] (float32, four at a time),
 // turns (Y, Cb, Cr) into RGB with the same [T | b] as the JS path (grey: 255 x the plane),
 // rounds half to even (roundEven), clips to 0-255 and writes level/255, which the GL's
-// float -> 8-bit conversion (round to nearest) gives back exactly. The picture is drawn on a
-// canvas of its own, then copied into the explorer's canvas (drawImage), so both paths paint
-// the same element and the tests read back what is shown.
+// float -> 8-bit conversion (round to nearest, as GLES 3.0 prefers) gives back exactly. The
+// picture is drawn on a canvas of its own, then copied into the explorer's canvas (drawImage),
+// so both paths paint the same element and the tests read back what is shown.
+// The bound: the textures hold the float16 factors' exact values, and a float32 sum of k terms
+// is within 255·γ_k·max_i‖(UΣ)_i‖·max_j‖V_j‖ levels of the exact sum (γ_k ≈ k·2⁻²⁴; 0.08 level at
+// k = 1000 for the 1 MP test picture; the JS running sum's k counts every layer added or taken
+// away since it last started from zero or a partial sum). So the shader and the JS path give the
+// same level except where 255·A_k is that close to a half, and then differ by one; against the
+// kernel's float32 picture both are within one level (test_browser.py reads the canvas back).
 
 // Renderers that run shaders on the CPU: a pixel that sums k layers costs k fetches there,
 // far more than the JS running sum's one layer a key press (measured: tests/test_browser.py).
