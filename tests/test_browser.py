@@ -11,6 +11,11 @@ What a student would see, checked in a real browser (DESIGN.md, check 4):
   picture's data-rank changing, then the next animation frame, all timed inside the page), for
   the notebooks' explorers and for 0.26, 1 and 4-megapixel images, printed at the end of the run
   and written to screenshots/latency.txt, with the kernel's share of it;
+* the picture's two paths (explorer/picture.js): the default run checks and prints the path
+  the page's guard picks (WebGL2 on a hardware renderer, the JS running sum on a software one
+  such as this Chromium's SwiftShader, or with no WebGL2); WebGL2 forced on (picture.paint_with,
+  test only) agrees with the kernel within one level, grey and colour, jumps, works with no
+  kernel, and falls back to JS when its context is lost;
 * the explorer also works as an app in Voila (notebooks/06_explorer.ipynb);
 * uploads through the real file chooser, in Lab and in Voila: a file that is not an image, and
   9, 12 and 30 MB files made by the test, each showing its own name on screen (picture status or
