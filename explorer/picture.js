@@ -125,6 +125,185 @@ class Layers {
   }
 }
 
+// -- WebGL2: the whole rank-k picture in one pass of a fragment shader -------------------------
+//
+// The factors go up once as RGBA32F textures, four layers to a texel: U·Σ as `rows` x
+// ceil(rank / 4) texels a plane, Vᵀ as `cols` x ceil(rank / 4), the planes stacked. For each
+// pixel (i, j) the shader sums the first k layers, u_l[i]·v_l[j] (float32, four at a time),
+// turns (Y, Cb, Cr) into RGB with the same [T | b] as the JS path (grey: 255 x the plane),
+// rounds half to even (roundEven), clips to 0-255 and writes level/255, which the GL's
+// float -> 8-bit conversion (round to nearest, as GLES 3.0 prefers) gives back exactly. The
+// picture is drawn on a canvas of its own, then copied into the explorer's canvas (drawImage),
+// so both paths paint the same element and the tests read back what is shown.
+// The bound: the textures hold the float16 factors' exact values, and a float32 sum of k terms
+// is within 255·γ_k·max_i‖(UΣ)_i‖·max_j‖V_j‖ levels of the exact sum (γ_k ≈ k·2⁻²⁴; 0.08 level at
+// k = 1000 for the 1 MP test picture; the JS running sum's k counts every layer added or taken
+// away since it last started from zero or a partial sum). So the shader and the JS path give the
+// same level except where 255·A_k is that close to a half, and then differ by one; against the
+// kernel's float32 picture both are within one level (test_browser.py reads the canvas back).
+
+// Renderers that run shaders on the CPU: a pixel that sums k layers costs k fetches there,
+// far more than the JS running sum's one layer a key press (measured: tests/test_browser.py).
+const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe|software|basic render|mesa offscreen/i;
+
+const VERTEX_SHADER = `#version 300 es
+void main() {  // one triangle that covers the viewport
+  vec2 p = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
+  gl_Position = vec4(2.0 * p - 1.0, 0.0, 1.0);
+}`;
+
+const FRAGMENT_SHADER = `#version 300 es
+precision highp float;
+precision highp int;
+uniform highp sampler2D us;  // texel (i, p·G + q): U·Σ[i, 4q .. 4q + 3] of plane p
+uniform highp sampler2D vh;  // texel (j, p·G + q): Vᵀ[4q .. 4q + 3, j] of plane p
+uniform int planes, perPlane, rows;  // perPlane = G = ceil(rank / 4)
+uniform ivec3 groups;  // ceil(k / 4) for each plane
+uniform vec4 last[3];  // which of the last group's four layers count
+uniform mat3 toRgb;  // RGB = toRgb · (Y, Cb, Cr) + offset, on the 0-255 scale
+uniform vec3 offset;
+out vec4 colour;
+float planeSum(int p, int i, int j, int count, vec4 mask) {
+  float s = 0.0;
+  int base = p * perPlane;
+  for (int q = 0; q < count - 1; q++) {
+    s += dot(texelFetch(us, ivec2(i, base + q), 0), texelFetch(vh, ivec2(j, base + q), 0));
+  }
+  int q = base + count - 1;
+  return s + dot(texelFetch(us, ivec2(i, q), 0) * mask, texelFetch(vh, ivec2(j, q), 0));
+}
+void main() {
+  int j = int(gl_FragCoord.x), i = rows - 1 - int(gl_FragCoord.y);  // GL's rows go up
+  vec3 rgb;
+  if (planes == 1) {
+    rgb = vec3(255.0 * planeSum(0, i, j, groups.x, last[0]));
+  } else {
+    vec3 ycc = vec3(planeSum(0, i, j, groups.x, last[0]), planeSum(1, i, j, groups.y, last[1]),
+                    planeSum(2, i, j, groups.z, last[2]));
+    rgb = toRgb * ycc + offset;
+  }
+  colour = vec4(clamp(roundEven(rgb), 0.0, 255.0) / 255.0, 1.0);
+}`;
+
+function packLayers(layers, which, width) {
+  // One plane after another: texel (x, p·G + q) holds layers 4q .. 4q + 3 at x (0 past rank).
+  const groups = Math.ceil(layers.rank / 4), out = new Float32Array(4 * width * groups * layers.planes);
+  layers.plane.forEach((plane, p) => {
+    const values = plane[which];
+    for (let l = 0; l < layers.rank; l++) {
+      const row = (p * groups + (l >> 2)) * width * 4 + (l & 3);
+      for (let x = 0, at = l * width; x < width; x++) out[row + 4 * x] = values[at + x];
+    }
+  });
+  return { out, height: groups * layers.planes };
+}
+
+class GLPainter {
+  // Paints Layers at given ranks with WebGL2. `GLPainter.open` returns {painter} or {why}.
+  static open(layers, force, onLost) {
+    const glCanvas = document.createElement("canvas");
+    let gl = null;
+    try {
+      gl = glCanvas.getContext("webgl2", {
+        alpha: false, antialias: false, depth: false, stencil: false, premultipliedAlpha: false,
+        preserveDrawingBuffer: false, powerPreference: "high-performance",
+      });
+    } catch (err) { gl = null; }
+    if (!gl) return { why: "this browser has no WebGL2 (or it could not make a context)" };
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    const lose = () => { const ext = gl.getExtension("WEBGL_lose_context"); if (ext) ext.loseContext(); };
+    if (SOFTWARE_GL.test(renderer) && !force) {
+      lose();
+      return { why: `software WebGL2 (${renderer}): the JS running sum is quicker`, renderer };
+    }
+    const most = gl.getParameter(gl.MAX_TEXTURE_SIZE), groups = Math.ceil(layers.rank / 4);
+    if (Math.max(layers.rows, layers.cols, groups * layers.planes) > most) {
+      lose();
+      return { why: `the factors need textures larger than this GPU's ${most}`, renderer };
+    }
+    try {
+      return { painter: new GLPainter(gl, glCanvas, layers, renderer, onLost), renderer };
+    } catch (err) {
+      lose();
+      return { why: `WebGL2 failed: ${err.message}`, renderer };
+    }
+  }
+
+  constructor(gl, glCanvas, layers, renderer, onLost) {
+    Object.assign(this, { gl, glCanvas, layers, renderer, lost: false });
+    glCanvas.addEventListener("webglcontextlost", (event) => {
+      event.preventDefault();
+      this.lost = true;
+      onLost(this);
+    });
+    const shader = (type, source) => {
+      const s = gl.createShader(type);
+      gl.shaderSource(s, source);
+      gl.compileShader(s);
+      if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s) || "shader");
+      return s;
+    };
+    const program = gl.createProgram();
+    gl.attachShader(program, shader(gl.VERTEX_SHADER, VERTEX_SHADER));
+    gl.attachShader(program, shader(gl.FRAGMENT_SHADER, FRAGMENT_SHADER));
+    gl.linkProgram(program);
+    if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program) || "link");
+    gl.useProgram(program);
+    gl.bindVertexArray(gl.createVertexArray());
+    const texture = (unit, name, width) => {
+      const { out, height } = packLayers(layers, name, width);
+      gl.activeTexture(gl.TEXTURE0 + unit);
+      gl.bindTexture(gl.TEXTURE_2D, gl.createTexture());
+      for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
+      gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA32F, width, height, 0, gl.RGBA, gl.FLOAT, out);
+      gl.uniform1i(gl.getUniformLocation(program, name), unit);
+    };
+    texture(0, "us", layers.rows);
+    texture(1, "vh", layers.cols);
+    this.at = {};
+    for (const name of ["planes", "perPlane", "rows", "groups", "last", "toRgb", "offset"]) {
+      this.at[name] = gl.getUniformLocation(program, name);
+    }
+    gl.uniform1i(this.at.planes, layers.planes);
+    gl.uniform1i(this.at.perPlane, Math.ceil(layers.rank / 4));
+    gl.uniform1i(this.at.rows, layers.rows);
+    glCanvas.width = layers.cols;
+    glCanvas.height = layers.rows;
+    gl.viewport(0, 0, layers.cols, layers.rows);
+    if (gl.getError() !== gl.NO_ERROR) throw new Error("could not upload the factors");
+  }
+
+  paint(ranks, toRgb, target) {
+    // Draw the picture at ranks [k] (grey) or [k, kc, kc] (colour), then copy it to `target`
+    // (a 2D context of the same size). Returns false if the context is gone.
+    const { gl } = this;
+    if (this.lost || gl.isContextLost()) return false;
+    const groups = [1, 1, 1], last = new Float32Array(12);
+    ranks.forEach((k, p) => {
+      groups[p] = Math.ceil(k / 4);
+      for (let c = 0; c < 4; c++) last[4 * p + c] = 4 * (groups[p] - 1) + c < k ? 1 : 0;
+    });
+    gl.uniform3i(this.at.groups, groups[0], groups[1], groups[2]);
+    gl.uniform4fv(this.at.last, last);
+    if (ranks.length === 3) {
+      const t = toRgb; // rows of [T | b]; mat3 is column-major
+      gl.uniformMatrix3fv(this.at.toRgb, false, [t[0], t[4], t[8], t[1], t[5], t[9], t[2], t[6], t[10]]);
+      gl.uniform3f(this.at.offset, t[3], t[7], t[11]);
+    }
+    gl.drawArrays(gl.TRIANGLES, 0, 3);
+    target.drawImage(this.glCanvas, 0, 0);
+    return !gl.isContextLost();
+  }
+
+  close() {
+    const ext = this.gl.getExtension("WEBGL_lose_context");
+    if (ext && !this.gl.isContextLost()) ext.loseContext();
+    this.lost = true;
+  }
+}
+
 function render({ model, el }) {
   el.classList.add("svd-picture");
   const bar = document.createElement("div");
@@ -151,6 +330,8 @@ function render({ model, el }) {
   let building = null;
   let shown = null; // {rank, chroma} painted from factors, or null
   let waiting = null; // timer: the readouts have not caught up
+  let glPainter = null, glOf = null, glWanted = null; // the WebGL2 painter, its layers, paint_with
+  let glWhy = "", glRenderer = ""; // why the JS path paints; the WebGL2 renderer, if any
 
   function isLive() {
     const [planes, rank] = model.get("factor_shape");
@@ -167,29 +348,62 @@ function render({ model, el }) {
     layersOf = factors;
     if (building) clearTimeout(building);
     building = null;
-    canvas.dataset.sums = "building";
-    if (layers) {
-      const started = performance.now(), mine = layers;
-      const work = () => {
-        if (layers !== mine) return;
-        building = mine.buildSome() ? setTimeout(work, 0) : null;
-        if (building === null) { // every partial sum is in: a jump costs spacing / 2 layers at most
-          canvas.dataset.sums = "built";
-          canvas.dataset.sumsMs = (performance.now() - started).toFixed(0);
-          canvas.dataset.spacing = String(mine.spacing);
-        }
-      };
-      building = setTimeout(work, 0);
-    }
+    delete canvas.dataset.sums;
     return layers;
   }
 
-  function image(width, height) {
+  function buildSums(mine) {
+    // The JS path's partial sums, built in the background once it paints (WebGL2 needs none).
+    if (canvas.dataset.sums || layers !== mine) return;
+    canvas.dataset.sums = "building";
+    const started = performance.now();
+    const work = () => {
+      if (layers !== mine) return;
+      building = mine.buildSome() ? setTimeout(work, 0) : null;
+      if (building === null) { // every partial sum is in: a jump costs spacing / 2 layers at most
+        canvas.dataset.sums = "built";
+        canvas.dataset.sumsMs = (performance.now() - started).toFixed(0);
+        canvas.dataset.spacing = String(mine.spacing);
+      }
+    };
+    building = setTimeout(work, 0);
+  }
+
+  function painterFor(rebuilt) {
+    // The WebGL2 painter for these layers, or null (then glWhy says why the JS path paints).
+    const wanted = model.get("paint_with");
+    if (glOf === rebuilt && glWanted === wanted) return glPainter;
+    if (glPainter) glPainter.close();
+    glPainter = null;
+    glOf = rebuilt;
+    glWanted = wanted;
+    if (wanted === "js") {
+      glWhy = "paint_with is \"js\"";
+      return null;
+    }
+    const opened = GLPainter.open(rebuilt, wanted === "webgl2", (lost) => {
+      if (lost !== glPainter) return;
+      glPainter = null;
+      glWhy = "the WebGL2 context was lost";
+      queuePaint();
+    });
+    glPainter = opened.painter || null;
+    canvas.webgl = glPainter && glPainter.glCanvas; // the canvas the shader draws on (tests lose it)
+    glWhy = opened.why || "";
+    glRenderer = opened.renderer || "";
+    return glPainter;
+  }
+
+  function size(width, height) {
     if (canvas.width !== width || canvas.height !== height) {
       canvas.width = width;
       canvas.height = height;
       frame = null;
     }
+  }
+
+  function image(width, height) {
+    size(width, height);
     if (!frame) {
       frame = context.createImageData(width, height);
       new Uint32Array(frame.data.buffer).fill(0xff000000);
@@ -203,6 +417,19 @@ function render({ model, el }) {
     const { planes, rank, rows, cols } = rebuilt;
     const clamp = (k) => Math.min(Math.max(1, Math.round(k) || 1), rank);
     const k = clamp(model.get("live_rank")), kc = planes === 3 ? clamp(model.get("live_chroma")) : 0;
+    const painter = painterFor(rebuilt);
+    if (painter) {
+      size(cols, rows);
+      if (painter.paint(planes === 3 ? [k, kc, kc] : [k], model.get("to_rgb"), context)) {
+        Object.assign(canvas.dataset, { path: "webgl2", layers: String(k + 2 * kc), glRenderer: painter.renderer });
+        delete canvas.dataset.pathWhy;
+        shown = { rank: k, chroma: kc, planes, held: rank };
+        return k;
+      }
+      glPainter = null;
+      glWhy = "the WebGL2 context was lost";
+    }
+    buildSums(rebuilt);
     let moved = rebuilt.moveTo(0, k);
     if (planes === 3) moved += rebuilt.moveTo(1, kc) + rebuilt.moveTo(2, kc);
     const data = image(cols, rows).data, n = rows * cols;
@@ -223,7 +450,8 @@ function render({ model, el }) {
       }
     }
     context.putImageData(frame, 0, 0);
-    canvas.dataset.layers = String(moved);
+    Object.assign(canvas.dataset, { path: "js", layers: String(moved), pathWhy: glWhy });
+    if (glRenderer) canvas.dataset.glRenderer = glRenderer;
     if (rebuilt.layerMs !== null) canvas.dataset.layerMs = rebuilt.layerMs.toFixed(3);
     shown = { rank: k, chroma: kc, planes, held: rank };
     return k;
@@ -346,6 +574,7 @@ function render({ model, el }) {
     "change:pixels": onPixels, "change:rank": onKernelRank, "change:chroma_rank": onKernelRank,
     "change:one_to_one": queuePaint, "change:live": queuePaint, "change:factors": onLive,
     "change:live_rank": onLive, "change:live_chroma": onLive, "change:to_rgb": onLive,
+    "change:paint_with": onLive,
   };
   for (const [name, handler] of Object.entries(events)) model.on(name, handler);
   const observer = new ResizeObserver(() => requestAnimationFrame(reportSize));
@@ -358,6 +587,8 @@ function render({ model, el }) {
     for (const [name, handler] of Object.entries(events)) model.off(name, handler);
     if (building) clearTimeout(building);
     if (waiting) clearTimeout(waiting);
+    if (glPainter) glPainter.close();
+    glPainter = null;
     layers = null;
   };
 }

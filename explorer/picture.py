@@ -17,6 +17,14 @@ Two ways to get the picture there:
   the error and original views, the "1:1 pixels" view (every pixel of the full image), and
   any picture that is not a rank-k approximation.
 
+How the page sums the layers (``paint_with``): with WebGL2 where the browser has it on a
+hardware GPU (a fragment shader sums the first k layers for every pixel in one pass, from the
+factors uploaded once as float textures), and with the typed-array JavaScript running sum
+otherwise: no WebGL2, a context that cannot be made or is lost, or a software renderer
+(SwiftShader, llvmpipe), where a shader summing k layers a pixel is slower than one layer a key
+press in JavaScript. Both round as ``to_uint8`` does. The canvas says which painted
+(``data-path``: "webgl2" or "js", and ``data-path-why`` when it is "js").
+
 The browser reports how much room the view has (``view_size``, in device pixels). The canvas
 carries ``data-rank``, the rank of the picture painted, set when it is painted (the browser
 tests time it).
@@ -92,6 +100,10 @@ class Picture(anywidget.AnyWidget):
     chroma_rank = traitlets.Int(0).tag(sync=True)
     #: How many layers the page may not have (a saved page keeps fewer than the slider offers).
     full_rank = traitlets.Int(0).tag(sync=True)
+    #: How the page sums the layers: "auto" (WebGL2 on a hardware GPU, else JavaScript),
+    #: "webgl2" (WebGL2 wherever the browser has it, even a software renderer: for tests and
+    #: measurements) or "js" (always the JavaScript running sum).
+    paint_with = traitlets.Enum(("auto", "webgl2", "js"), "auto").tag(sync=True)
 
     #: How many pictures were shown (not synced: for code that waits for the next picture).
     shows = traitlets.Int(0)

@@ -286,3 +286,14 @@ def test_voila_reads_the_shipped_config(tmp_path):
     ).stdout
     assert shown.split()[-2] == "NoDelayConnection"
     assert int(shown.split()[-1]) >= UPLOAD_LIMIT_BYTES
+
+
+def test_picture_paints_with_webgl2_or_js_as_told():
+    """paint_with: "auto" by default (the page's guard picks WebGL2 or JS), "webgl2" or "js" when
+    told (tests/test_browser.py checks both in Chromium); anything else is refused."""
+    import traitlets
+
+    assert Picture().paint_with == "auto"
+    assert Picture(paint_with="webgl2").paint_with == "webgl2"
+    with pytest.raises(traitlets.TraitError, match="paint_with"):
+        Picture(paint_with="cuda")
