@@ -510,7 +510,7 @@ function render({ model, el }) {
     waiting = !behind ? null : setTimeout(() => {
       waiting = null;
       lag.textContent = `the readouts are for ${name(kernel)}: those for ${name(shown)} need the kernel, `
-        + "which is not answering";
+        + "which is not answering: run the notebook for the readouts";
       lag.classList.toggle("svd-picture-stale", true);
     }, KERNEL_WAIT_MS);
   }

@@ -163,7 +163,10 @@ class RankExplorer:
             value=rank, min=1, max=r, description="type k", layout=full(width="150px"),
             style={"description_width": "48px"},
         )
+        # Linked in the kernel (typing a rank moves the slider in code too) and in the browser, so
+        # that the box follows the slider with no kernel (a static page, a kernel shut down).
         widgets.link((self.slider, "value"), (self.rank_box, "value"))
+        box_link = widgets.jslink((self.slider, "value"), (self.rank_box, "value"))
         self.quick = widgets.HBox(layout=full(flex_flow="row wrap"))
         self.view = widgets.ToggleButtons(
             options=self.VIEWS, value="reconstruction", style={"button_width": "128px"},
@@ -174,7 +177,7 @@ class RankExplorer:
         # The picture rebuilt in the page from its factors, at the rank the slider shows: the
         # slider is linked to it in the browser (explorer/picture.py). Raw pixels for other views.
         self.picture = Picture(live_rank=rank)
-        self._links = [widgets.jsdlink((self.slider, "value"), (self.picture, "live_rank"))]
+        self._links = [box_link, widgets.jsdlink((self.slider, "value"), (self.picture, "live_rank"))]
         self._factor_key = None  # what the factors on the page were made from
         self.factor_bytes = 0  # bytes of the last factors sent
         self.caption = widgets.HTML()
