@@ -163,10 +163,11 @@ class RankExplorer:
             value=rank, min=1, max=r, description="type k", layout=full(width="150px"),
             style={"description_width": "48px"},
         )
-        # Linked in the kernel (typing a rank moves the slider in code too) and in the browser, so
-        # that the box follows the slider with no kernel (a static page, a kernel shut down).
+        # Linked both ways in the kernel, and slider -> box in the browser too, so that the box follows
+        # the slider with no kernel (a static page). Not both ways in the browser: the kernel's echo of
+        # an older box value would then pull a dragged slider back.
         widgets.link((self.slider, "value"), (self.rank_box, "value"))
-        box_link = widgets.jslink((self.slider, "value"), (self.rank_box, "value"))
+        box_link = widgets.jsdlink((self.slider, "value"), (self.rank_box, "value"))
         self.quick = widgets.HBox(layout=full(flex_flow="row wrap"))
         self.view = widgets.ToggleButtons(
             options=self.VIEWS, value="reconstruction", style={"button_width": "128px"},
