@@ -163,11 +163,10 @@ class RankExplorer:
             value=rank, min=1, max=r, description="type k", layout=full(width="150px"),
             style={"description_width": "48px"},
         )
-        # Linked both ways in the kernel, and slider -> box in the browser too, so that the box follows
-        # the slider with no kernel (a static page). Not both ways in the browser: the kernel's echo of
-        # an older box value would then pull a dragged slider back.
+        # Linked in the kernel only. A browser link as well raced the kernel's: the box's message left
+        # before the slider's, the kernel's link then sent the slider that older rank, and a drag was
+        # pulled back (07's drag test read rank 150 for 192). So with no kernel the box stays put.
         widgets.link((self.slider, "value"), (self.rank_box, "value"))
-        box_link = widgets.jsdlink((self.slider, "value"), (self.rank_box, "value"))
         self.quick = widgets.HBox(layout=full(flex_flow="row wrap"))
         self.view = widgets.ToggleButtons(
             options=self.VIEWS, value="reconstruction", style={"button_width": "128px"},
@@ -178,7 +177,7 @@ class RankExplorer:
         # The picture rebuilt in the page from its factors, at the rank the slider shows: the
         # slider is linked to it in the browser (explorer/picture.py). Raw pixels for other views.
         self.picture = Picture(live_rank=rank)
-        self._links = [box_link, widgets.jsdlink((self.slider, "value"), (self.picture, "live_rank"))]
+        self._links = [widgets.jsdlink((self.slider, "value"), (self.picture, "live_rank"))]
         self._factor_key = None  # what the factors on the page were made from
         self.factor_bytes = 0  # bytes of the last factors sent
         self.caption = widgets.HTML()

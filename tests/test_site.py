@@ -195,9 +195,6 @@ def test_slider_repaints_without_kernel(served, browser, browser_report, page_na
         wait_for_rank(page, rank)
         note = readouts_note(page)
         assert "need the kernel" in note, note
-        # the "type k" box follows the slider in the page too (linked in the browser)
-        box = page.locator(".rank-explorer-rank-box input").first
-        assert box.input_value() == str(rank), f"type k box shows {box.input_value()}, slider at {rank}"
         assert "run the notebook for the readouts" in page.inner_text(".course-widget-note")
         browser_report.append(f"site: {page_name}: ArrowRight repainted rank {before['rank']} -> {rank}; "
                               f"readouts: {note!r}")
