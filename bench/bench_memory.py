@@ -12,6 +12,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,19 +23,10 @@ LIMIT_MB = 1024
 #: then the explorer inside a running event loop, as in a kernel: the randomized first
 #: picture, then the exact SVDs on the background thread; the case ends when they are in.
 EXPLORER_CASE = """
-import asyncio, io, sys, time
-import numpy as np
-from PIL import Image
+import asyncio, sys, time
 from explorer import ColourExplorer
 
-rows, cols = 6000, 4000  # 24 MP
-y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
-rgb = np.stack([128 + 100 * np.sin(x / 300 + c) * np.cos(y / 500 - c) for c in range(3)], axis=-1)
-rgb += np.random.default_rng(0).normal(0, 12, rgb.shape).astype(np.float32)
-file = io.BytesIO()
-Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(file, "JPEG", quality=90)
-data = file.getvalue()
-del y, x, rgb, file
+data = open(sys.argv[1], "rb").read()
 
 async def main():
     explorer = ColourExplorer(sample="astronaut")
@@ -58,10 +50,22 @@ def peak_of(argv, env=None) -> float:
     return after / 1024  # ru_maxrss is in KiB on Linux
 
 
-def explorer_peak() -> float:
-    """Peak MB of a fresh process that loads a 24 MP colour upload into ColourExplorer."""
+def photo_24mp(path: Path) -> Path:
+    """Write a 6000 x 4000 colour JPEG (smooth colour waves plus noise) to `path`."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:6000, 0:4000].astype(np.float32)
+    rgb = np.stack([128 + 100 * np.sin(x / 300 + c) * np.cos(y / 500 - c) for c in range(3)], axis=-1)
+    rgb += np.random.default_rng(0).normal(0, 12, rgb.shape).astype(np.float32)
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(path, "JPEG", quality=90)
+    return path
+
+
+def explorer_peak(photo: Path) -> float:
+    """Peak MB of a fresh process that loads the JPEG `photo` as an upload into ColourExplorer."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return peak_of([sys.executable, "-c", EXPLORER_CASE], env)
+    return peak_of([sys.executable, "-c", EXPLORER_CASE, str(photo)], env)
 
 
 def notebook_peak(path: Path) -> float:
@@ -72,9 +76,9 @@ def notebook_peak(path: Path) -> float:
                     "--log-level=ERROR", "--ExecutePreprocessor.timeout=600", f"--output={out}", str(path)], env)
 
 
-def case_peak(name: str) -> float:
-    """Peak MB of one case: "explorer" or a notebook's file name."""
-    return explorer_peak() if name == "explorer" else notebook_peak(ROOT / "notebooks" / name)
+def case_peak(name: str, photo: str = "") -> float:
+    """Peak MB of one case: "explorer" (given the photo) or a notebook's file name."""
+    return explorer_peak(Path(photo)) if name == "explorer" else notebook_peak(ROOT / "notebooks" / name)
 
 
 def main(which: str = "all") -> float:
@@ -84,20 +88,30 @@ def main(which: str = "all") -> float:
     if which in ("all", "notebooks"):
         names += [nb.name for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
     worst = 0.0
+    folder = tempfile.TemporaryDirectory()
+    photo = Path(folder.name) / "upload.jpg"
+    if "explorer" in names:
+        # written by another process: a child starts as a copy of its parent's memory, and
+        # ru_maxrss keeps that size across exec, so each case's parent must stay small
+        subprocess.run([sys.executable, __file__, "--photo", str(photo)], check=True)
     for name in names:
         # ru_maxrss of children is a maximum over all of them: each case gets its own parent
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, __file__, "--one", name], check=True, capture_output=True, text=True)
+        out = subprocess.run([sys.executable, __file__, "--one", name, str(photo)], check=True,
+                             capture_output=True, text=True)
         peak = float(out.stdout)
         worst = max(worst, peak)
         label = "explorer, 24 MP colour upload" if name == "explorer" else f"notebook {name}"
         print(f"{label:44s} peak {peak:6.0f} MB  ({time.perf_counter() - start:.0f} s)", flush=True)
+    folder.cleanup()
     print(f"per-kernel peak: worst {worst:.0f} MB (limit {LIMIT_MB} MB)")
     return worst
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--one"]:
-        print(case_peak(sys.argv[2]))
+    if sys.argv[1:2] == ["--photo"]:
+        photo_24mp(Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["--one"]:
+        print(case_peak(*sys.argv[2:]))
     else:
         main(*sys.argv[1:])
