@@ -250,3 +250,17 @@ def test_binder_session_stays_under_2_gb(tmp_path):
     assert not failed, f"cells failed: {failed}"
     assert len(NOTEBOOKS) == 10
     assert sampler.peak_pss <= LIMIT_MB, f"peak {sampler.peak_pss:.0f} MB over the {LIMIT_MB} MB limit"
+
+
+@pytest.mark.skipif(os.environ.get("BINDER_TEST") != "1", reason="slow: run with `make test-binder` (BINDER_TEST=1)")
+def test_colour_explorer_on_a_24_mp_upload_peaks_under_1_gb(tmp_path):
+    """bench/bench_memory.py's explorer case: a 6000 x 4000 colour JPEG uploaded to ColourExplorer
+    in a running event loop (randomized first picture, then the exact SVDs), in a fresh process."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_memory
+
+    photo = tmp_path / "upload.jpg"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_memory.py"), "--photo", str(photo)], check=True)
+    peak = bench_memory.explorer_peak(photo)
+    print(f"colour explorer, 24 MP upload: peak {peak:.0f} MB (limit {bench_memory.LIMIT_MB} MB)")
+    assert peak <= bench_memory.LIMIT_MB
