@@ -43,6 +43,8 @@ OPEN_GAP_S = 30
 SAMPLE_S = 0.5
 #: mybinder.org's memory per session.
 LIMIT_MB = 2048
+#: The most one kernel may hold (issue 20).
+PER_KERNEL_MB = 1024
 #: Seconds one cell may take.
 CELL_TIMEOUT_S = 300
 
@@ -256,11 +258,11 @@ def test_binder_session_stays_under_2_gb(tmp_path):
 def test_colour_explorer_on_a_24_mp_upload_peaks_under_1_gb(tmp_path):
     """bench/bench_memory.py's explorer case: a 6000 x 4000 colour JPEG uploaded to ColourExplorer
     in a running event loop (randomized first picture, then the exact SVDs), in a fresh process."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import bench_memory
-
+    bench = ROOT / "bench" / "bench_memory.py"
     photo = tmp_path / "upload.jpg"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_memory.py"), "--photo", str(photo)], check=True)
-    peak = bench_memory.explorer_peak(photo)
-    print(f"colour explorer, 24 MP upload: peak {peak:.0f} MB (limit {bench_memory.LIMIT_MB} MB)")
-    assert peak <= bench_memory.LIMIT_MB
+    subprocess.run([sys.executable, str(bench), "--photo", str(photo)], check=True)
+    # measured from a fresh parent: ru_maxrss of children is the largest of all a process waited for
+    peak = float(subprocess.run([sys.executable, str(bench), "--one", "explorer", str(photo)], check=True,
+                                capture_output=True, text=True).stdout)
+    print(f"colour explorer, 24 MP upload: peak {peak:.0f} MB (limit {PER_KERNEL_MB} MB)")
+    assert peak <= PER_KERNEL_MB
