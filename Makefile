@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: lab app test notebooks media bench scale lint setup clean-venv
+.PHONY: lab app test test-binder notebooks media bench scale lint setup clean-venv
 
 # The committed outputs and nbval compare printed numbers. With several BLAS threads
 # the last digits of float results depend on the machine's core count, so notebooks
@@ -40,7 +40,12 @@ AS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 # Both read jupyter_config/ (as Binder and the browser tests do): uploads up to 64 MB.
 JUPYTER_CONFIG := JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config"
 
+# Lab's settings overrides (shut a notebook's kernel down when its tab closes) are read only from
+# its application folder, so they are copied there, as postBuild does on Binder.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
+
 lab: $(VENV)/.class-env
+	mkdir -p $(LAB_SETTINGS) && cp jupyter_config/lab_settings/overrides.json $(LAB_SETTINGS)/
 	$(JUPYTER_CONFIG) $(BIN)/jupyter lab $(AS_ROOT) notebooks/00_start_here.ipynb
 
 # The explorer alone on one screen (app/explorer.ipynb); a kernel is started ahead, so a page opens in about 2 s.
@@ -57,6 +62,11 @@ test: $(VENV)/.test-env
 		echo "  Install it with: sudo apt-get install chromium    (or run: make test CHROMIUM=/path/to/chromium)"; \
 	fi
 	$(PY) -m pytest
+
+# Binder's memory (issue 20): notebooks 00 to 09 opened 30 s apart in one server with jupyter_config/,
+# every cell run; peak of server plus kernels <= 2 GB; the explorer on a 24 MP upload <= 1 GB. Several minutes.
+test-binder: $(VENV)/.test-env
+	BINDER_TEST=1 $(PY) -m pytest -p no:cacheprovider -s tests/test_binder_session.py
 
 # Re-execute every notebook in place, top to bottom, each in a fresh kernel.
 notebooks: $(VENV)/.class-env
@@ -75,6 +85,7 @@ bench: $(VENV)/.class-env
 	$(PY) bench/bench_colour.py
 	$(PY) bench/bench_svd.py
 	$(DETERMINISTIC) $(PY) bench/bench_series.py
+	$(PY) bench/bench_memory.py
 	@echo "Browser figures (key press to painted at 0.26, 1 and 4 MP, the picture rebuilt in the page next to"
 	@echo "the old kernel round trip, with and without our server settings; file chosen to first picture)"
 	@echo "are printed by the browser tests and kept in screenshots/latency.txt:"

@@ -118,7 +118,8 @@ class ColourCache:
         with torch_threads():
             for plane in colour_planes(self.image, "ycbcr") if planes is None else planes:
                 U, S, Vh = svd(plane) if self.exact else randomized_svd(plane, leading)
-                sums.append(PartialSums(U * S, Vh, budget=budget // 3))
+                # randomized: a stand-in for seconds, so one partial sum (at the top rank) per plane
+                sums.append(PartialSums(U * S, Vh, budget=budget // 3, spacing=None if self.exact else S.shape[0]))
                 self._spectra.append(S)
         self._full = _ColourPlanes(sums)
         self._view = None  # the planes at the last size shown
