@@ -8,7 +8,7 @@ name                                                            taught in
 SAMPLES, sample_image, sample_path                              00_start_here, 01
 load_greyscale, read_image, check_image, ImageError,            01_greyscale_loading
 MAX_PIXELS, MAX_DECODE_PIXELS
-to_unit, to_uint8, show_images                                  02_normalization
+to_unit, to_uint8, show_images, cpu_seconds                     02_normalization
 svd, Decomposition, plot_spectrum, relative_error,              03_svd
 plot_circle_to_ellipse
 check_rank, truncate, reconstruct, psnr, ssim,                  04_truncation
@@ -46,6 +46,7 @@ import io
 import math
 import os
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -578,6 +579,34 @@ def randomized_svd(x, k, *, oversample=10, power_iters=2, seed=0):
     U_small, S, Vh = torch.linalg.svd(Q.T @ A, full_matrices=False)
     U = Q @ U_small
     return Decomposition(U[:, :k].cpu(), S[:k].cpu(), Vh[:k].cpu())
+
+
+def cpu_seconds(work, repeats: int = 3) -> float:
+    """The least CPU time of `repeats` calls of ``work()``, on one PyTorch thread, in seconds.
+
+    It counts the work alone. A thread's CPU clock (``time.thread_time``) stops while
+    other programs have the core, so other notebooks running beside this one do not
+    change it; one thread means no time spent waiting for the others (with several
+    threads on a busy machine an SVD can take a hundred times as long). On a quiet
+    machine it equals the wall time of a one-thread run. For CPU work: on a GPU the
+    work happens elsewhere.
+
+    >>> cpu_seconds(lambda: torch.linalg.svd(torch.eye(64))) < 1
+    True
+    """
+    if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 1:
+        raise ValueError(f"repeats must be a whole number >= 1; got {repeats!r}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = []
+        for _ in range(repeats):
+            start = time.thread_time()
+            work()
+            times.append(time.thread_time() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return min(times)
 
 
 def show_signed_images(images: list, titles: list[str], *, width: float = 10.0):

@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -388,3 +389,39 @@ def test_sample_image_works_from_another_directory(tmp_path):
 def test_media_stays_small():
     total = sum(p.stat().st_size for p in helpers.MEDIA_DIR.iterdir() if p.is_file())
     assert total < 5 * 1024 * 1024
+
+
+def test_cpu_seconds_puts_the_thread_count_back():
+    threads = torch.get_num_threads()
+    assert helpers.cpu_seconds(lambda: torch.get_num_threads(), repeats=2) >= 0
+    with pytest.raises(ZeroDivisionError):
+        helpers.cpu_seconds(lambda: 1 / 0)
+    assert torch.get_num_threads() == threads
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="repeats"):
+            helpers.cpu_seconds(lambda: None, repeats=bad)
+
+
+def test_cpu_seconds_does_not_count_other_programs():
+    """The notebooks' timing checks (03's slope, 08's speed-ups) must hold while other kernels compute."""
+    X = torch.rand(600, 600, generator=torch.Generator().manual_seed(0))
+    work = lambda: torch.linalg.svd(X, full_matrices=False)  # noqa: E731
+    quiet = helpers.cpu_seconds(work)
+    burn = "import torch\nX = torch.rand(1200, 1200)\nwhile True: torch.linalg.svd(X)"
+    competitors = [subprocess.Popen([sys.executable, "-c", burn], env={**os.environ, "OMP_NUM_THREADS": "2"})
+                   for _ in range(max(2, os.cpu_count() or 1))]
+    try:
+        import psutil
+        deadline = time.monotonic() + 30
+        # wait until each has imported torch and is computing (a second of CPU past its start)
+        while any(psutil.Process(p.pid).cpu_times().user < 1.5 for p in competitors):
+            assert time.monotonic() < deadline, "the competing programs did not start computing"
+            time.sleep(0.1)
+        loaded = helpers.cpu_seconds(work)
+    finally:
+        for p in competitors:
+            p.kill()
+            p.wait()
+    print(f"SVD of 600 x 600: {quiet * 1000:.0f} ms CPU quiet, {loaded * 1000:.0f} ms with "
+          f"{len(competitors)} programs computing")
+    assert loaded < 2 * quiet
