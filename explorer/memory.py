@@ -9,7 +9,8 @@ killer would end a kernel at random, with no word to the student.
 ``check_s`` seconds it sums the memory of the server and its kernels (PSS, see
 ``tree_memory``), and when that passes ``budget_mb`` it restarts idle kernels, the least
 recently used first, until the sum is back under ``target_mb``. It never touches the kernel
-used last, nor one that is running a cell. A restarted kernel keeps its id, so its
+used last, one that is running a cell, or one active in the last ``recent_s`` seconds (a Run
+All in progress). A restarted kernel keeps its id, so its
 notebook stays connected; it loses its variables, and the next time the student runs a cell
 there, the cell's output opens with ``NOTICE`` (restarted to free memory, Run All to get
 the state back, close tabs you no longer need).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 
 import psutil
+from jupyter_server._tz import utcnow
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from traitlets import Float
 
@@ -88,6 +90,8 @@ class MemoryBudgetKernelManager(AsyncMappingKernelManager):
     check_s = Float(2.0, config=True, help="Seconds between memory checks.")
     #: A kernel under this many MB (PSS) is not worth restarting (a fresh ipykernel is about 40).
     least_mb = Float(120.0, config=True, help="Kernels smaller than this (PSS, MB) are left alone.")
+    #: A Run All in progress is idle for a moment between its cells: such a kernel is in use.
+    recent_s = Float(30.0, config=True, help="Kernels active in the last this many seconds are left alone.")
 
     _watch = None
 
@@ -124,7 +128,8 @@ class MemoryBudgetKernelManager(AsyncMappingKernelManager):
             if total <= self.target_mb:
                 break
             size = await asyncio.to_thread(self._kernel_pss, kernel_id)
-            if getattr(kernel, "execution_state", "") != "idle" or size < self.least_mb:
+            recently = (utcnow() - kernel.last_activity).total_seconds() < self.recent_s
+            if getattr(kernel, "execution_state", "") != "idle" or size < self.least_mb or recently:
                 continue
             self.log.warning("memory: %.0f MB over the %.0f MB budget; restarting idle kernel %s (%.0f MB)",
                              total, self.budget_mb, kernel_id, size)
@@ -133,6 +138,7 @@ class MemoryBudgetKernelManager(AsyncMappingKernelManager):
             self._send_notice_hook(kernel_id)
             await asyncio.sleep(1)  # the hook runs (a few ms); then the restart counts as no use
             kernel.last_activity = used
+            self.log.info("memory: kernel %s restarted; its next cell prints the notice", kernel_id)
             freed.append(kernel_id)
             total = (await asyncio.to_thread(tree_memory, psutil.Process().pid))[0]
         return freed
