@@ -1750,3 +1750,92 @@ def test_uploads_in_voila(voila, tab, upload_files, browser_report):
         "not_a_picture.png", "noise_9MB.png", "noise_12MB.png", "noise_30MB.png", "camera_24MP.jpg")}
     check_uploads(page, found.first, "Voila", upload_files, expected, browser_report)
     tab.assert_no_console_errors()
+
+
+# ---------------------------------------------------------------------------
+# Binder's memory policy, as a student sees it (explorer.memory, issue 20)
+# ---------------------------------------------------------------------------
+
+MEMORY_CELLS = ["import numpy\nheld = numpy.ones(12_500_000)  # 100 MB\nprint('holding', held.nbytes // 2**20, 'MiB')",
+                "print('still here:', held.sum())"]
+
+
+def _kernel_ids(server):
+    request = urllib.request.Request(server.url + "/api/kernels", headers={"Authorization": f"token {server.token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return {kernel["id"] for kernel in json.load(response)}
+
+
+def test_memory_policy_restart_and_closed_tab_in_lab(served, tab, browser_report):
+    """Two notebooks open in one Lab, the server's memory budget set to 0: the policy restarts
+    the one used first (not the one in use), which keeps its outputs; its next cell says why its
+    variables are gone and how to get them back. Closing a notebook's tab shuts its kernel down
+    (jupyter_config/lab_settings/overrides.json, read as make lab and postBuild install it)."""
+    import nbformat
+
+    for name in ("memory_a", "memory_b"):
+        cells = [nbformat.v4.new_markdown_cell(f"# {name}")] + [nbformat.v4.new_code_cell(c) for c in MEMORY_CELLS]
+        kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
+        nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), served / "serve" / f"{name}.ipynb")
+    policy = ["--MemoryBudgetKernelManager.budget_mb=0", "--MemoryBudgetKernelManager.target_mb=0",
+              "--MemoryBudgetKernelManager.least_mb=80", "--MemoryBudgetKernelManager.check_s=0.5",
+              "--MemoryBudgetKernelManager.recent_s=2",
+              f"--LabApp.app_settings_dir={ROOT / 'jupyter_config' / 'lab_settings'}"]
+    server = launch_lab(served, label="lab-memory", extra_argv=policy)
+    try:
+        page = tab.page
+        # notebook A: run the first cell only, as a student reading it would
+        page.goto(f"{server.url}/lab/tree/memory_a.ipynb?reset&token={server.token}", timeout=OPEN_S * 1000)
+        wait_for(page, "(p) => __svd.panel(p) && __svd.kernelIdle(p)", "memory_a.ipynb", timeout_s=OPEN_S,
+                 what="memory_a.ipynb to open with an idle kernel")
+        run_cell = """async ([p, i]) => {
+            const app = window.jupyterapp, w = __svd.panel(p);
+            app.shell.activateById(w.id);
+            w.content.activeCellIndex = i;
+            await app.commands.execute('notebook:run-cell');
+        }"""
+        page.evaluate(run_cell, ["memory_a.ipynb", 1])
+        wait_for(page, "(p) => __svd.panel(p).content.widgets[1].model.outputs.length > 0 && __svd.kernelIdle(p)",
+                 "memory_a.ipynb", timeout_s=RUN_ALL_S, what="memory_a's first cell to print")
+        # notebook B, in a second tab of the same Lab: the student moves on
+        page.evaluate("(p) => window.jupyterapp.commands.execute('docmanager:open', {path: p})", "memory_b.ipynb")
+        wait_for(page, "(p) => __svd.panel(p) && __svd.kernelIdle(p)", "memory_b.ipynb", timeout_s=OPEN_S,
+                 what="memory_b.ipynb to open with an idle kernel")
+        page.evaluate(run_cell, ["memory_b.ipynb", 1])
+        deadline = time.monotonic() + 60
+        while "restarted; its next cell prints the notice" not in server.log.read_text():
+            assert time.monotonic() < deadline, "the policy restarted no kernel:\n" + server.log_tail()
+            time.sleep(0.5)
+        log = server.log.read_text()
+        kernel_a = page.evaluate("(p) => __svd.panel(p).sessionContext.session.kernel.id", "memory_a.ipynb")
+        kernel_b = page.evaluate("(p) => __svd.panel(p).sessionContext.session.kernel.id", "memory_b.ipynb")
+        assert f"restarting idle kernel {kernel_a}" in log and f"restarting idle kernel {kernel_b}" not in log
+        # back to A: its output is still on screen; its next cell tells the student what happened
+        # back to A, as a student does it: its tab, then its next cell, Shift+Enter
+        page.locator(".lm-TabBar-tab", has_text="memory_a.ipynb").click()
+        wait_for(page, "(p) => window.jupyterapp.shell.currentWidget === __svd.panel(p)", "memory_a.ipynb",
+                 timeout_s=STEP_S, what="memory_a's tab to be in front")
+        page.locator(f"#{page.evaluate('(p) => __svd.panel(p).id', 'memory_a.ipynb')} .jp-CodeCell").nth(1).click()
+        page.keyboard.press("Shift+Enter")
+        wait_for(page, "(p) => __svd.panel(p).content.widgets[2].model.outputs.length > 0 && __svd.kernelIdle(p)",
+                 "memory_a.ipynb", timeout_s=RUN_ALL_S, what="memory_a's second cell to print")
+        shown = page.evaluate("(p) => __svd.panel(p).node.innerText", "memory_a.ipynb")
+        path = save_screenshot(page, "lab_memory_restart_notice", "document.querySelector('.jp-WindowedPanel-outer')")
+        browser_report.append(f"memory policy in Lab: screenshot {path.relative_to(ROOT)}")
+        assert "holding 95 MiB" in shown  # the first cell's output stayed
+        assert "restarted to free memory" in shown and "Run > Run All Cells" in shown, shown
+        assert "NameError" in shown
+        # closing B's tab shuts its kernel down
+        assert kernel_b in _kernel_ids(server)
+        tab_b = page.locator(".lm-TabBar-tab", has_text="memory_b.ipynb")
+        tab_b.hover()
+        tab_b.locator(".lm-TabBar-tabCloseIcon").click()
+        page.locator(".jp-Dialog button", has_text="Discard").click()  # "Save your work": it ran cells
+        deadline = time.monotonic() + 20
+        while kernel_b in _kernel_ids(server):
+            assert time.monotonic() < deadline, "closing memory_b's tab left its kernel running"
+            time.sleep(0.25)
+        assert kernel_a in _kernel_ids(server)
+    finally:
+        shutdown_kernels(server)
+        stop_server(server)
