@@ -14,7 +14,8 @@ ten times. Summing RSS counts them once per kernel (here about 90 MB each); PSS 
 shared page between the processes that map it, so the sum counts it once, as the cgroup
 does. (A cgroup also charges the page cache of files read, which no per-process measure
 sees; the kernels read a few MB of pictures.) Both sums are printed; the limit is enforced
-on PSS.
+on PSS. Where the machine allows it (root, cgroup v1), the server also runs inside a memory
+cgroup limited to 2 GB, as on Binder, and the test fails if the out-of-memory killer ran in it.
 
 Slow (several minutes): run with ``make test-binder`` (it sets BINDER_TEST=1); plain
 ``make test`` skips it.
@@ -136,9 +137,45 @@ async def run_notebook(base, token, path):
     return errors, notices
 
 
+CGROUP_V1 = Path("/sys/fs/cgroup/memory")
+
+
 @contextlib.contextmanager
-def jupyter_server(tmp_path, *options):
-    """`jupyter server` as Binder runs it (jupyter_config/, `start`): yields (host:port, token, process)."""
+def memory_limit(limit_mb):
+    """A memory cgroup (v1) limited to `limit_mb`, as Binder's container is, where this machine
+    lets the test make one (root, a writable cgroup v1 memory hierarchy): yields its folder, or
+    None. Processes started in it are killed by the out-of-memory killer past the limit."""
+    folder = CGROUP_V1 / f"svd-binder-test-{os.getpid()}"
+    try:
+        folder.mkdir()
+        (folder / "memory.limit_in_bytes").write_text(str(limit_mb * 2**20))
+    except OSError:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        yield None
+        return
+    try:
+        yield folder
+    finally:
+        for _ in range(50):  # the processes in it must be gone before it can be removed
+            try:
+                folder.rmdir()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+
+def cgroup_counts(folder):
+    """(largest charge in MB, including page cache; times the out-of-memory killer ran) of a cgroup."""
+    charged = int((folder / "memory.max_usage_in_bytes").read_text()) / 2**20
+    oom = dict(line.split() for line in (folder / "memory.oom_control").read_text().splitlines())
+    return charged, int(oom.get("oom_kill", 0))
+
+
+@contextlib.contextmanager
+def jupyter_server(tmp_path, *options, cgroup=None):
+    """`jupyter server` as Binder runs it (jupyter_config/, `start`): yields (host:port, token, process).
+    With `cgroup` (a folder from memory_limit) the server and its kernels run inside it."""
     token = secrets.token_hex(16)
     env = dict(os.environ)
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -156,7 +193,8 @@ def jupyter_server(tmp_path, *options):
             f"--ServerApp.root_dir={ROOT}", "--allow-root", *options]
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log:
-        server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        join = None if cgroup is None else lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+        server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=join)
         try:
             for _ in range(600):
                 try:
@@ -211,7 +249,7 @@ def test_policy_restarts_the_least_recently_used_idle_kernel_with_a_notice(tmp_p
 
 @pytest.mark.skipif(os.environ.get("BINDER_TEST") != "1", reason="slow: run with `make test-binder` (BINDER_TEST=1)")
 def test_binder_session_stays_under_2_gb(tmp_path):
-    with jupyter_server(tmp_path) as (base, token, server):
+    with memory_limit(LIMIT_MB) as cgroup, jupyter_server(tmp_path, cgroup=cgroup) as (base, token, server):
         sampler = Sampler(server.pid)
         sampler.start()
         t0 = time.monotonic()
@@ -237,6 +275,9 @@ def test_binder_session_stays_under_2_gb(tmp_path):
         finally:
             sampler.stop.set()
         restarts = (tmp_path / "server.log").read_text().count("budget; restarting idle kernel ")
+        killed = None
+        if cgroup is not None:
+            charged, killed = cgroup_counts(cgroup)
     names = sorted(after)
     print("| after | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
@@ -245,12 +286,18 @@ def test_binder_session_stays_under_2_gb(tmp_path):
     print(f"sum of RSS: peak {sampler.peak_rss:.0f} MB (counts shared library pages once per process)")
     print(f"binder session: peak {sampler.peak_pss:.0f} MB over {len(NOTEBOOKS)} notebooks (limit {LIMIT_MB} MB)")
     print(f"kernels restarted by the memory policy: {restarts}")
+    if killed is None:
+        print("no memory cgroup could be made here (it needs root and cgroup v1): the PSS sum only")
+    else:
+        print(f"in a {LIMIT_MB} MB memory cgroup, as on Binder: largest charge {charged:.0f} MB (page cache "
+              f"included; library pages already cached outside it are not), out-of-memory kills: {killed}")
     failed = {nb.name: errors for nb, (errors, _) in zip(NOTEBOOKS, results, strict=True) if errors}
     if failed:
         print((tmp_path / "server.log").read_text()[-4000:])
     assert not failed, f"cells failed: {failed}"
     assert len(NOTEBOOKS) == 10
     assert sampler.peak_pss <= LIMIT_MB, f"peak {sampler.peak_pss:.0f} MB over the {LIMIT_MB} MB limit"
+    assert not killed, f"the out-of-memory killer ended {killed} process(es) inside the {LIMIT_MB} MB cgroup"
 
 
 @pytest.mark.skipif(os.environ.get("BINDER_TEST") != "1", reason="slow: run with `make test-binder` (BINDER_TEST=1)")
