@@ -109,6 +109,10 @@ async def execute(ws, kernel, code):
         if isinstance(raw, bytes):
             continue  # a binary message (widget buffers): not ours to check
         msg = json.loads(raw)
+        state = msg["content"].get("execution_state") if msg["msg_type"] == "status" else None
+        if state in ("restarting", "dead") and not msg.get("parent_header"):
+            # the server's word that the kernel died (the out-of-memory killer) and was restarted
+            return f"the kernel died while running this cell (the server says: {state})", text
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         if msg["msg_type"] == "stream":
