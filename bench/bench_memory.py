@@ -1,9 +1,10 @@
 """Peak memory of one kernel (issue 20): each notebook's Run All, and the colour explorer
 given a 24-megapixel colour upload. Each case runs in a fresh process; its peak is the
-kernel's largest resident set (getrusage ru_maxrss), which must stay <= 1 GB.
+kernel's largest resident set (getrusage ru_maxrss), which must stay <= 1 GB. The grey
+explorer given the same photograph in grey is measured beside it.
 
     .venv/bin/python bench/bench_memory.py            # every case
-    .venv/bin/python bench/bench_memory.py explorer   # the explorer case only
+    .venv/bin/python bench/bench_memory.py explorer   # the explorer cases only (colour, grey)
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ LIMIT_MB = 1024
 
 #: A 6000 x 4000 colour photograph as the upload control hands it over (the file's bytes),
 #: then the explorer inside a running event loop, as in a kernel: the randomized first
-#: picture, then the exact SVDs on the background thread; the case ends when they are in.
+#: picture, then the exact SVDs on the background thread; then what a student does next: the
+#: slider moved and left to rest (SSIM), in colour, then in grey (grey's partial sums are built).
 EXPLORER_CASE = """
 import asyncio, sys, time
 from explorer import ColourExplorer
+from explorer.widget import SETTLE_SECONDS
 
 data = open(sys.argv[1], "rb").read()
 
@@ -35,7 +38,38 @@ async def main():
     while not (explorer.colour_cache.exact and explorer.cache.exact):
         assert time.perf_counter() - start < 600, "the exact SVDs took over 10 minutes"
         await asyncio.sleep(0.2)
+    for mode in ("colour", "grey"):
+        explorer.mode.value = mode
+        for rank in (50, 700, explorer.slider.max):
+            explorer.slider.value = rank
+            await asyncio.sleep(SETTLE_SECONDS + 0.5)  # the slider rests: SSIM is computed
+            assert explorer.readouts.get("ssim") is not None, (mode, rank)
     print("shape", explorer.colour_cache.shape, file=sys.stderr)
+
+asyncio.run(main())
+"""
+
+#: The same for the grey explorer, given the photograph's grey version as a PNG upload.
+GREY_EXPLORER_CASE = """
+import asyncio, sys, time
+import cv2
+from explorer import RankExplorer
+from explorer.widget import SETTLE_SECONDS
+
+data = cv2.imencode(".png", cv2.imread(sys.argv[1], cv2.IMREAD_GRAYSCALE))[1].tobytes()
+
+async def main():
+    explorer = RankExplorer(sample="camera")
+    assert explorer._load(data, label="upload.png", name="upload.png", upload=True), explorer.status.value
+    start = time.perf_counter()
+    while not explorer.cache.exact:
+        assert time.perf_counter() - start < 600, "the exact SVD took over 10 minutes"
+        await asyncio.sleep(0.2)
+    for rank in (50, 700, explorer.slider.max):
+        explorer.slider.value = rank
+        await asyncio.sleep(SETTLE_SECONDS + 0.5)  # the slider rests: SSIM is computed
+        assert explorer.readouts.get("ssim") is not None, rank
+    print("shape", explorer.cache.shape, file=sys.stderr)
 
 asyncio.run(main())
 """
@@ -62,10 +96,11 @@ def photo_24mp(path: Path) -> Path:
     return path
 
 
-def explorer_peak(photo: Path) -> float:
-    """Peak MB of a fresh process that loads the JPEG `photo` as an upload into ColourExplorer."""
+def explorer_peak(photo: Path, case: str = EXPLORER_CASE) -> float:
+    """Peak MB of a fresh process that loads the JPEG `photo` as an upload into ColourExplorer
+    (or runs another ``case`` given the photo)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return peak_of([sys.executable, "-c", EXPLORER_CASE, str(photo)], env)
+    return peak_of([sys.executable, "-c", case, str(photo)], env)
 
 
 def notebook_peak(path: Path) -> float:
@@ -77,20 +112,22 @@ def notebook_peak(path: Path) -> float:
 
 
 def case_peak(name: str, photo: str = "") -> float:
-    """Peak MB of one case: "explorer" (given the photo) or a notebook's file name."""
-    return explorer_peak(Path(photo)) if name == "explorer" else notebook_peak(ROOT / "notebooks" / name)
+    """Peak MB of one case: "explorer" or "grey-explorer" (given the photo), or a notebook's file name."""
+    if name in ("explorer", "grey-explorer"):
+        return explorer_peak(Path(photo), EXPLORER_CASE if name == "explorer" else GREY_EXPLORER_CASE)
+    return notebook_peak(ROOT / "notebooks" / name)
 
 
 def main(which: str = "all") -> float:
     names = []
     if which in ("all", "explorer"):
-        names.append("explorer")
+        names += ["explorer", "grey-explorer"]
     if which in ("all", "notebooks"):
         names += [nb.name for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
     worst = 0.0
     folder = tempfile.TemporaryDirectory()
     photo = Path(folder.name) / "upload.jpg"
-    if "explorer" in names:
+    if "explorer" in names or "grey-explorer" in names:
         # written by another process: a child starts as a copy of its parent's memory, and
         # ru_maxrss keeps that size across exec, so each case's parent must stay small
         subprocess.run([sys.executable, __file__, "--photo", str(photo)], check=True)
@@ -101,7 +138,8 @@ def main(which: str = "all") -> float:
                              capture_output=True, text=True)
         peak = float(out.stdout)
         worst = max(worst, peak)
-        label = "explorer, 24 MP colour upload" if name == "explorer" else f"notebook {name}"
+        label = {"explorer": "explorer, 24 MP colour upload",
+                 "grey-explorer": "grey explorer, 24 MP grey upload"}.get(name, f"notebook {name}")
         print(f"{label:44s} peak {peak:6.0f} MB  ({time.perf_counter() - start:.0f} s)", flush=True)
     folder.cleanup()
     print(f"per-kernel peak: worst {worst:.0f} MB (limit {LIMIT_MB} MB)")

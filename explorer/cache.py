@@ -105,24 +105,52 @@ class PartialSums:
     ``US`` is U with column i scaled by sigma_i (m x r), ``Vh`` is r x n, both float32.
     ``spacing`` overrides the spacing chosen from ``budget`` (bytes of sums).
 
+    ``lazy=True`` builds no sum up front: ``approx`` builds them, in order, up to the
+    one it needs (the same sums, the same values), and a rank nearer 0 than the first
+    sum needs none. For a picture that may never be shown at full size from these sums
+    (the colour explorer's grey side, while colour is on screen): no memory for them.
+
     >>> U, S, Vh = torch.linalg.svd(torch.rand(60, 50), full_matrices=False)
     >>> sums = PartialSums(U * S, Vh, spacing=16)
     >>> sums.checkpoint_ranks, bool(torch.allclose(sums.approx(50, torch.empty(60, 50)), U @ torch.diag(S) @ Vh, atol=1e-5))
     ([16, 32, 48, 50], True)
+    >>> later = PartialSums(U * S, Vh, spacing=16, lazy=True)
+    >>> later.built_ranks, bool(torch.equal(later.approx(45, torch.empty(60, 50)), sums.approx(45, torch.empty(60, 50))))
+    ([], True)
+    >>> later.built_ranks
+    [16, 32, 48]
     """
 
     def __init__(self, US: torch.Tensor, Vh: torch.Tensor, *, budget: int = CHECKPOINT_BUDGET,
-                 spacing: int | None = None):
+                 spacing: int | None = None, lazy: bool = False):
         self._US, self._Vh = US.contiguous(), Vh.contiguous()
         (m, r), n = US.shape, Vh.shape[1]
         self.shape, self.max_rank = (m, n), r
         self.spacing = int(spacing) if spacing else checkpoint_spacing(m, n, r, budget=budget)
         ranks = [*range(self.spacing, r, self.spacing), r]
-        self._sums, total, previous = {}, torch.zeros(m, n), 0
-        for c in ranks:
-            total = self._sums[c] = torch.addmm(total, self._US[:, previous:c], self._Vh[previous:c])
-            previous = c
         self._ranks = np.array([0, *ranks])
+        self._sums = {}
+        if not lazy:
+            self._build_to(r)
+
+    def _build_to(self, c: int) -> torch.Tensor:
+        """The partial sum A_c (a checkpoint rank), built with those below it if not yet."""
+        if c not in self._sums:
+            built = [0, *self._sums]  # in order: each sum is the one below plus its layers
+            previous = built[-1]
+            total = self._sums[previous] if previous else torch.zeros(self.shape)
+            for nxt in self._ranks[len(built):]:
+                nxt = int(nxt)
+                total = self._sums[nxt] = torch.addmm(total, self._US[:, previous:nxt], self._Vh[previous:nxt])
+                previous = nxt
+                if nxt == c:
+                    break
+        return self._sums[c]
+
+    @property
+    def built_ranks(self) -> list[int]:
+        """The ranks c whose partial sums A_c are built (all of them unless ``lazy``)."""
+        return list(self._sums)
 
     @property
     def checkpoint_ranks(self) -> list[int]:
@@ -138,15 +166,15 @@ class PartialSums:
         """A_k (float32): a kept partial sum (never modify it), or written into ``out``."""
         k = check_rank(k, self.max_rank)
         c = int(self._ranks[np.abs(self._ranks - k).argmin()])
-        if c == k:
-            return self._sums[c]
         with torch_threads():
+            if c == k:
+                return self._build_to(c)
             if c == 0:
                 torch.mm(self._US[:, :k], self._Vh[:k], out=out)
             elif k > c:  # A_k = A_c + layers c+1 .. k
-                torch.addmm(self._sums[c], self._US[:, c:k], self._Vh[c:k], out=out)
+                torch.addmm(self._build_to(c), self._US[:, c:k], self._Vh[c:k], out=out)
             else:  # A_k = A_c - layers k+1 .. c
-                torch.addmm(self._sums[c], self._US[:, k:c], self._Vh[k:c], alpha=-1, out=out)
+                torch.addmm(self._build_to(c), self._US[:, k:c], self._Vh[k:c], alpha=-1, out=out)
         return out
 
     def scaled(self, rows: int, cols: int, *, budget: int = VIEW_BUDGET) -> PartialSums:
@@ -193,7 +221,8 @@ class RankCache:
     (float32) every ``spacing`` ranks and builds A_k from the nearest one by
     adding or subtracting at most spacing/2 rank-one layers in one small matmul
     (``PartialSums``). It also keeps the running sums of sigma^2 for the energy
-    and error readouts. ``spacing`` overrides the spacing chosen from ``budget`` (bytes).
+    and error readouts. ``spacing`` overrides the spacing chosen from ``budget`` (bytes);
+    ``lazy=True``: the partial sums are built when a picture first needs them (``PartialSums``).
 
     ``picture(k, size=(rows, cols))`` gives the picture at the smaller size the
     screen shows, from the layers scaled down (``PartialSums.scaled``, kept for the
@@ -219,12 +248,12 @@ class RankCache:
     """
 
     def __init__(self, img: np.ndarray, *, leading: int | None = None, budget: int = CHECKPOINT_BUDGET,
-                 spacing: int | None = None):
+                 spacing: int | None = None, lazy: bool = False):
         img = check_image(img, label="RankCache")
         with torch_threads():
-            self._build(img, leading, budget, spacing)
+            self._build(img, leading, budget, spacing, lazy)
 
-    def _build(self, img, leading, budget, spacing):
+    def _build(self, img, leading, budget, spacing, lazy):
         start = _now()
         self.image = np.ascontiguousarray(img)
         self.shape = (m, n) = img.shape
@@ -239,7 +268,7 @@ class RankCache:
             # a stand-in for the seconds until the exact cache: one partial sum, at the top
             # rank (a move costs at most max_rank / 2 layers), not one every 32 ranks
             spacing = self.max_rank
-        self.sums = PartialSums(U * S, Vh, budget=budget, spacing=spacing)
+        self.sums = PartialSums(U * S, Vh, budget=budget, spacing=spacing, lazy=lazy)
         self._out = torch.empty(m, n)
         self._view = None  # (rows, cols), their PartialSums and work buffer: the last size shown
         s2 = S.double().numpy() ** 2

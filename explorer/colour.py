@@ -20,7 +20,7 @@ import torch
 
 from explorer.cache import VIEW_BUDGET, PartialSums, _now, exact_cache_soon, torch_threads
 from explorer.render import _PNG_PLOT, _preview_png, quality_texts, table_html
-from explorer.widget import ERROR_GAIN, RankExplorer, _clamp_rank
+from explorer.widget import ERROR_GAIN, RankExplorer, _clamp_rank, ssim_in_strips
 from helpers import (
     RGB_TO_YCBCR,
     _numpy,
@@ -30,7 +30,6 @@ from helpers import (
     luma,
     randomized_svd,
     read_image,
-    ssim,
     svd,
     to_uint8,
 )
@@ -40,6 +39,14 @@ from helpers import (
 #: 32 rank-one layers per plane (about 2 ms). At the 4.2-megapixel cap the colour side
 #: then holds about 400 MB, next to the grey explorer's 340 MB, within Binder's 2 GB.
 COLOUR_CHECKPOINT_BUDGET = 3 * 64 * 2**20
+
+#: Memory for the grey (luma) side's partial sums when the picture is in colour, next to
+#: the colour cache: as much as one colour plane gets, so a grey move costs no more than a
+#: luma move in colour (a sum every 63 ranks at 1 megapixel, every 418 at the 4.2-megapixel
+#: cap: there 11 ms a grey move in the kernel instead of 9 with the grey explorer's budget,
+#: against 19 for a luma move). They are built only when grey is shown (``RankCache(lazy=True)``).
+#: Issue 20: at most 1 GB per kernel, on a 24 MP colour upload (bench/bench_memory.py).
+GREY_BUDGET_BESIDE_COLOUR = COLOUR_CHECKPOINT_BUDGET // 3
 
 #: Names of the three planes, in order.
 PLANE_NAMES = ("Y", "Cb", "Cr")
@@ -312,6 +319,13 @@ class ColourExplorer(RankExplorer):
         self.colour_controls.layout.display = None if rgb is not None else "none"
         super()._install(cache, label, notice)
 
+    def _grey_cache_options(self):
+        # A colour picture (as _read or __init__ left it): grey's partial sums are built
+        # when grey is first shown, within a smaller budget (see GREY_BUDGET_BESIDE_COLOUR)
+        if self._next_rgb is None:
+            return {}
+        return {"budget": GREY_BUDGET_BESIDE_COLOUR, "lazy": True}
+
     def _use_colour_cache(self, colour_cache, panel=True):
         self.colour_cache = colour_cache
         self._colour_panel = ColourSpectrumPanel(colour_cache.spectra, scale=self.spectrum_scale) if panel else None
@@ -451,6 +465,6 @@ class ColourExplorer(RankExplorer):
         self._settle_handle = None
         if self._recon is None or self.readouts.get("ssim") is not None:
             return
-        self.readouts["ssim"] = ssim(luma(self.colour_cache.image), luma(self._recon))
+        self.readouts["ssim"] = ssim_in_strips(self.colour_cache.image, self._recon, grey=luma)
         self.table.value = _readouts_table(self.readouts)
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import ctypes
+import functools
 import gc
 import html
 import logging
@@ -50,6 +51,14 @@ _ERROR_WHITE = math.ceil(255 / ERROR_GAIN)
 
 #: Seconds the slider must rest before the explorer computes SSIM (slow on big images).
 SETTLE_SECONDS = 0.3
+
+#: Rows of the picture per piece when the explorer computes SSIM (``ssim_in_strips``):
+#: scikit-image holds about 15 float32 copies of what it is given, 270 MB at 4 megapixels.
+SSIM_STRIP_ROWS = 256
+
+#: The half-width of SSIM's 7 x 7 window (scikit-image's default): each SSIM value looks
+#: this many rows up and down, and the mean leaves out this many rows at each edge.
+_SSIM_HALO = 3
 
 #: Bytes of float16 factors the page gets while no browser has said how big the view is (a
 #: notebook executed by nbconvert, whose widget state is saved with it): the picture at full
@@ -150,7 +159,7 @@ class RankExplorer:
             img, label, notice = self._fit(image), "your image", ""
         else:
             (img, notice), label = self._read(sample_path(sample), None), sample
-        cache = RankCache(img)
+        cache = RankCache(img, **self._grey_cache_options())
         r = cache.max_rank
         rank = _clamp_rank(rank, r)
 
@@ -284,7 +293,7 @@ class RankExplorer:
         """The readouts for rank k, SSIM included, without touching the display."""
         recon = self.cache.picture(k)
         readouts = self._readouts(k, recon)
-        readouts["ssim"] = ssim(self.cache.image, recon)
+        readouts["ssim"] = ssim_in_strips(self.cache.image, recon)
         return readouts
 
     def images(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -371,10 +380,16 @@ class RankExplorer:
         if self._shown is not None:
             self.spectrum.value = self._panel.draw(self._shown)
 
-    def _start_exact_job(self, img):
-        """Compute the exact SVD on the background thread; ``_use_exact`` takes it on the loop."""
+    def _grey_cache_options(self):
+        """Keyword arguments of ``RankCache`` for the picture being loaded (see ColourExplorer)."""
+        return {}
+
+    def _start_exact_job(self, img, options=None):
+        """Compute the exact SVD on the background thread; ``_use_exact`` takes it on the loop.
+        ``options``: keyword arguments of ``RankCache``."""
         loop, generation = self._event_loop(), self._generation
-        job = exact_cache_soon(img, wanted=lambda: generation == self._generation)
+        build = functools.partial(RankCache, **options) if options else None  # None: the module's RankCache
+        job = exact_cache_soon(img, wanted=lambda: generation == self._generation, build=build)
         self._exact_job = job
 
         def hand_over(done):  # on the background thread: pass the result to the kernel's loop
@@ -614,7 +629,7 @@ class RankExplorer:
         if self._recon is None or self.readouts.get("ssim") is not None:
             return
         try:
-            self.readouts["ssim"] = ssim(self.cache.image, self._recon)
+            self.readouts["ssim"] = ssim_in_strips(self.cache.image, self._recon)
             self.table.value = self._table()
         except Exception as err:  # keep the widget alive; say what happened, and log the traceback
             _log.exception("RankExplorer could not compute SSIM")
@@ -662,7 +677,8 @@ class RankExplorer:
         if leading is None:  # else right after the first picture: a collection takes 0.1 s or more
             _release_memory()
         try:
-            cache = RankCache(img, leading=leading)
+            options = self._grey_cache_options()
+            cache = RankCache(img, leading=leading, **options)
         except Exception as err:  # e.g. MemoryError
             self.cache = RankCache(previous)
             return failed(err)
@@ -674,7 +690,7 @@ class RankExplorer:
             del cache
             _release_memory()
         else:
-            self._start_exact_job(img)
+            self._start_exact_job(img, options)
         return True
 
     def _read(self, source, name):
@@ -688,6 +704,35 @@ class RankExplorer:
                 and min(img.shape) > self.APPROXIMATE_RANK):
             return self.APPROXIMATE_RANK
         return None
+
+
+def ssim_in_strips(original, shown, *, grey=None, rows: int = SSIM_STRIP_ROWS) -> float:
+    """``helpers.ssim(original, shown)`` (of ``grey(original)`` and ``grey(shown)`` if
+    ``grey`` is given, e.g. ``helpers.luma``), computed over strips of ``rows`` rows.
+
+    SSIM is the mean of a per-pixel value that looks 3 pixels around each pixel (a 7 x 7
+    window) and leaves out 3 pixels at each edge; so each strip, with 3 more rows above
+    and below, gives its rows' values as the whole image does. Their mean, weighted by
+    rows, is the same SSIM (to round-off in the last digits), and memory holds one strip's
+    work at a time instead of about 15 float32 copies of the whole image.
+
+    >>> from helpers import sample_image
+    >>> img = sample_image("camera")
+    >>> noisy = np.clip(img + np.random.default_rng(0).normal(0, 20, img.shape), 0, 255).astype(np.uint8)
+    >>> abs(ssim_in_strips(img, noisy, rows=100) - ssim(img, noisy)) < 1e-12
+    True
+    """
+    grey = grey or (lambda picture: picture)
+    m, h = original.shape[0], _SSIM_HALO
+    if m <= rows + 2 * h:  # one strip: the whole picture
+        return ssim(grey(original), grey(shown))
+    total, count = 0.0, 0
+    for top in range(h, m - h, rows):  # the rows top .. bottom - 1 of the mean, in strips
+        bottom = min(top + rows, m - h)
+        window = slice(top - h, bottom + h)
+        total += ssim(grey(original[window]), grey(shown[window])) * (bottom - top)
+        count += bottom - top
+    return total / count
 
 
 def _release_memory():

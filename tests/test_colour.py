@@ -494,8 +494,10 @@ def test_large_colour_upload_in_a_kernel_is_decoded_once_and_shows_colour_first(
         explorer.slider.value = 700  # past the randomized ranks, in colour and in grey
         await asyncio.sleep(0.1)
         assert explorer.readouts["k_luma"] == 700 and explorer.picture.rank == 700
+        assert explorer.cache.sums.built_ranks == []  # colour on screen: no memory for grey's sums (issue 20)
         explorer.mode.value = "grey"
         assert explorer.picture.channels == 1 and explorer.readouts["k"] == 700
+        assert explorer.cache.sums.built_ranks  # built when grey is first shown
         explorer.close()
 
     asyncio.run(session())
