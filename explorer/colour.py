@@ -35,17 +35,16 @@ from helpers import (
 )
 
 #: Memory the colour cache may spend on partial sums, for the three planes together:
-#: at 1 megapixel a sum every 63 ranks in each plane, so a move adds or removes at most
-#: 32 rank-one layers per plane (about 2 ms). At the 4.2-megapixel cap the colour side
-#: then holds about 400 MB, next to the grey explorer's 340 MB, within Binder's 2 GB.
-COLOUR_CHECKPOINT_BUDGET = 3 * 64 * 2**20
+#: at 1 megapixel a sum every 100 ranks in each plane, so a move adds or removes at most
+#: 50 rank-one layers per plane; at the 4.2-megapixel cap a sum every 836 ranks (a new
+#: picture with both ranks moved: 44 ms in the kernel, against 39 ms with 3 x 64 MiB;
+#: the page paints from its own factors). Issue 20: at most 1 GB per kernel on a 24 MP
+#: colour upload (bench/bench_memory.py, in a fresh clone: 981 MB with 3 x 64 MiB, 887 with this).
+COLOUR_CHECKPOINT_BUDGET = 3 * 40 * 2**20
 
 #: Memory for the grey (luma) side's partial sums when the picture is in colour, next to
 #: the colour cache: as much as one colour plane gets, so a grey move costs no more than a
-#: luma move in colour (a sum every 63 ranks at 1 megapixel, every 418 at the 4.2-megapixel
-#: cap: there 11 ms a grey move in the kernel instead of 9 with the grey explorer's budget,
-#: against 19 for a luma move). They are built only when grey is shown (``RankCache(lazy=True)``).
-#: Issue 20: at most 1 GB per kernel, on a 24 MP colour upload (bench/bench_memory.py).
+#: luma move in colour. They are built only when grey is shown (``RankCache(lazy=True)``).
 GREY_BUDGET_BESIDE_COLOUR = COLOUR_CHECKPOINT_BUDGET // 3
 
 #: Names of the three planes, in order.
