@@ -24,55 +24,42 @@ LIMIT_MB = 1024
 #: then the explorer inside a running event loop, as in a kernel: the randomized first
 #: picture, then the exact SVDs on the background thread; then what a student does next: the
 #: slider moved and left to rest (SSIM), in colour, then in grey (grey's partial sums are built).
+#: With "grey" after the photo: the grey explorer, given the photograph in grey as a PNG upload.
 EXPLORER_CASE = """
 import asyncio, sys, time
-from explorer import ColourExplorer
+import cv2
+from explorer import ColourExplorer, RankExplorer
 from explorer.widget import SETTLE_SECONDS
 
-data = open(sys.argv[1], "rb").read()
+photo, kind = sys.argv[1:3]
+if kind == "colour":
+    data, name = open(photo, "rb").read(), "upload.jpg"
+else:
+    data, name = cv2.imencode(".png", cv2.imread(photo, cv2.IMREAD_GRAYSCALE))[1].tobytes(), "upload.png"
 
 async def main():
-    explorer = ColourExplorer(sample="astronaut")
-    assert explorer._load(data, label="upload.jpg", name="upload.jpg", upload=True), explorer.status.value
+    explorer = ColourExplorer(sample="astronaut") if kind == "colour" else RankExplorer(sample="camera")
+    caches = lambda: [explorer.cache] + ([explorer.colour_cache] if kind == "colour" else [])
+    assert explorer._load(data, label=name, name=name, upload=True), explorer.status.value
     start = time.perf_counter()
-    while not (explorer.colour_cache.exact and explorer.cache.exact):
+    while not all(cache.exact for cache in caches()):
         assert time.perf_counter() - start < 600, "the exact SVDs took over 10 minutes"
         await asyncio.sleep(0.2)
-    for mode in ("colour", "grey"):
-        explorer.mode.value = mode
+    for mode in ("colour", "grey") if kind == "colour" else ("grey",):
+        if kind == "colour":
+            explorer.mode.value = mode
         for rank in (50, 700, explorer.slider.max):
             explorer.slider.value = rank
             await asyncio.sleep(SETTLE_SECONDS + 0.5)  # the slider rests: SSIM is computed
             assert explorer.readouts.get("ssim") is not None, (mode, rank)
-    print("shape", explorer.colour_cache.shape, file=sys.stderr)
-
-asyncio.run(main())
-"""
-
-#: The same for the grey explorer, given the photograph's grey version as a PNG upload.
-GREY_EXPLORER_CASE = """
-import asyncio, sys, time
-import cv2
-from explorer import RankExplorer
-from explorer.widget import SETTLE_SECONDS
-
-data = cv2.imencode(".png", cv2.imread(sys.argv[1], cv2.IMREAD_GRAYSCALE))[1].tobytes()
-
-async def main():
-    explorer = RankExplorer(sample="camera")
-    assert explorer._load(data, label="upload.png", name="upload.png", upload=True), explorer.status.value
-    start = time.perf_counter()
-    while not explorer.cache.exact:
-        assert time.perf_counter() - start < 600, "the exact SVD took over 10 minutes"
-        await asyncio.sleep(0.2)
-    for rank in (50, 700, explorer.slider.max):
-        explorer.slider.value = rank
-        await asyncio.sleep(SETTLE_SECONDS + 0.5)  # the slider rests: SSIM is computed
-        assert explorer.readouts.get("ssim") is not None, rank
     print("shape", explorer.cache.shape, file=sys.stderr)
 
 asyncio.run(main())
 """
+
+#: The explorer cases: name -> (label, the EXPLORER_CASE kind).
+EXPLORER_CASES = {"explorer": ("explorer, 24 MP colour upload", "colour"),
+                  "grey-explorer": ("grey explorer, 24 MP grey upload", "grey")}
 
 
 def peak_of(argv, env=None) -> float:
@@ -96,11 +83,11 @@ def photo_24mp(path: Path) -> Path:
     return path
 
 
-def explorer_peak(photo: Path, case: str = EXPLORER_CASE) -> float:
+def explorer_peak(photo: Path, kind: str = "colour") -> float:
     """Peak MB of a fresh process that loads the JPEG `photo` as an upload into ColourExplorer
-    (or runs another ``case`` given the photo)."""
+    (``kind="grey"``: its grey version into RankExplorer)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return peak_of([sys.executable, "-c", case, str(photo)], env)
+    return peak_of([sys.executable, "-c", EXPLORER_CASE, str(photo), kind], env)
 
 
 def notebook_peak(path: Path) -> float:
@@ -113,21 +100,21 @@ def notebook_peak(path: Path) -> float:
 
 def case_peak(name: str, photo: str = "") -> float:
     """Peak MB of one case: "explorer" or "grey-explorer" (given the photo), or a notebook's file name."""
-    if name in ("explorer", "grey-explorer"):
-        return explorer_peak(Path(photo), EXPLORER_CASE if name == "explorer" else GREY_EXPLORER_CASE)
+    if name in EXPLORER_CASES:
+        return explorer_peak(Path(photo), EXPLORER_CASES[name][1])
     return notebook_peak(ROOT / "notebooks" / name)
 
 
 def main(which: str = "all") -> float:
     names = []
     if which in ("all", "explorer"):
-        names += ["explorer", "grey-explorer"]
+        names += list(EXPLORER_CASES)
     if which in ("all", "notebooks"):
         names += [nb.name for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
     worst = 0.0
     folder = tempfile.TemporaryDirectory()
     photo = Path(folder.name) / "upload.jpg"
-    if "explorer" in names or "grey-explorer" in names:
+    if any(name in EXPLORER_CASES for name in names):
         # written by another process: a child starts as a copy of its parent's memory, and
         # ru_maxrss keeps that size across exec, so each case's parent must stay small
         subprocess.run([sys.executable, __file__, "--photo", str(photo)], check=True)
@@ -138,8 +125,7 @@ def main(which: str = "all") -> float:
                              capture_output=True, text=True)
         peak = float(out.stdout)
         worst = max(worst, peak)
-        label = {"explorer": "explorer, 24 MP colour upload",
-                 "grey-explorer": "grey explorer, 24 MP grey upload"}.get(name, f"notebook {name}")
+        label = EXPLORER_CASES[name][0] if name in EXPLORER_CASES else f"notebook {name}"
         print(f"{label:44s} peak {peak:6.0f} MB  ({time.perf_counter() - start:.0f} s)", flush=True)
     folder.cleanup()
     print(f"per-kernel peak: worst {worst:.0f} MB (limit {LIMIT_MB} MB)")
